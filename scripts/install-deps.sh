@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs what Oriel needs to build, run and test on Debian 12, as root.
+# Quiet when everything is there already.
+set -eu
+
+packages="
+  build-essential meson ninja-build pkg-config clang libfuzzer-14-dev
+  libglib2.0-dev libjson-glib-dev libspice-protocol-dev libspice-server-dev
+  libspice-client-glib-2.0-dev libspice-client-gtk-3.0-dev libgtk-3-dev
+  libusbredirparser-dev libusbredirhost-dev libusb-1.0-0-dev
+  qemu-system-x86 qemu-utils seabios ovmf
+  busybox-static kmod cpio gzip xz-utils zstd dpkg-dev
+  xvfb python3
+"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing packages:$missing; run as root to install them" >&2
+        exit 1
+    fi
+    echo "install-deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
