@@ -37,6 +37,13 @@ cpu_has_virtualization(void)
 static gboolean
 kvm_usable(char **ret_reason)
 {
+    /* The cheap check first: most hosts without VMX/SVM stop here. */
+    if (!cpu_has_virtualization()) {
+        *ret_reason = g_strdup(g_file_test("/dev/kvm", G_FILE_TEST_EXISTS)
+                                   ? "tcg: /dev/kvm exists but the CPU has no VMX/SVM (a PVM host cannot run ordinary guests)"
+                                   : "tcg: the CPU has no VMX/SVM");
+        return FALSE;
+    }
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         *ret_reason = g_strdup_printf("tcg: /dev/kvm: %s", g_strerror(errno));
@@ -54,10 +61,6 @@ kvm_usable(char **ret_reason)
         return FALSE;
     }
     close(vm);
-    if (!cpu_has_virtualization()) {
-        *ret_reason = g_strdup("tcg: /dev/kvm exists but the CPU has no VMX/SVM (a PVM host cannot run ordinary guests)");
-        return FALSE;
-    }
     *ret_reason = g_strdup("kvm: /dev/kvm is usable");
     return TRUE;
 }

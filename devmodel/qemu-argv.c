@@ -25,7 +25,8 @@
  *  - Lifecycle: on_poweroff=preserve adds -no-shutdown; on_reboot=destroy
  *    adds -no-reboot; on_reboot=preserve adds both (QEMU then stops on a guest
  *    reboot, and orield tells a poweroff from a reboot by the SHUTDOWN
- *    event's reason).
+ *    event's reason).  hvm guests get a pvpanic device, so a guest crash
+ *    ends QEMU (on_crash destroy/restart) or pauses it (preserve).
  *  - pvh (microvm): pit=off only under KVM (see add_machine).
  *  - pvh (microvm) has no PCI: virtio-*-device (virtio-mmio) only.  A vga of
  *    qxl or stdvga becomes virtio-gpu-device (SPICE shows it; QEMU prints a
@@ -292,6 +293,15 @@ add_lifecycle(ArgvBuilder *b, GError **error)
         add(b, "-no-shutdown");
     if (config->on_reboot != ORIEL_ACTION_RESTART)
         add(b, "-no-reboot");
+    if (!b->microvm) {
+        /* A guest panic reaches QEMU through pvpanic: "shutdown" ends QEMU
+         * with a SHUTDOWN event of reason guest-panic, so on_crash applies;
+         * "pause" keeps the crashed guest for inspection. */
+        add(b, "-device");
+        add(b, "pvpanic");
+        add(b, "-action");
+        add(b, config->on_crash == ORIEL_ACTION_PRESERVE ? "panic=pause" : "panic=shutdown");
+    }
     return TRUE;
 }
 

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -222,6 +223,30 @@ test_start_query_console_powerdown(Fixture *f, gconstpointer data)
 }
 
 static void
+test_guest_panic_is_a_crash(Fixture *f, gconstpointer data)
+{
+    g_autoptr(OrielDomainConfig) config = load_config("spicedisable_ticketing = 1\non_crash = \"destroy\"");
+
+    if (!start(f, config))
+        g_error("start failed: %s", f->start_error->message);
+    g_autofree char *modules = guest_run(f, "grep -c pvpanic /proc/modules");
+    g_assert_cmpint(atoi(modules), >=, 1);
+
+    /* The console never answers this one: the kernel panics. */
+    g_autofree char *serial = g_build_filename(f->runtime_dir, "serial.sock", NULL);
+    g_autofree char *tool = g_build_filename(g_getenv("ORIEL_BUILD_DIR"), "tests", "tools", "guest-console", NULL);
+    const char *argv[] = { tool, serial, "--timeout", "60", "echo c > /proc/sysrq-trigger", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSubprocess) console = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                       G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+    g_assert_no_error(error);
+
+    wait_for_end(f);
+    g_assert_cmpint(f->end, ==, ORIEL_DM_END_CRASH);
+    g_subprocess_force_exit(console);
+}
+
+static void
 test_password_set_through_secret(Fixture *f, gconstpointer data)
 {
     g_autoptr(OrielDomainConfig) config = load_config("spicepasswd = \"it-ticket-123\"");
@@ -349,6 +374,7 @@ main(int argc, char **argv)
 #define ADD(path, func) g_test_add("/integration/dm-process/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
     ADD("start-query-console-powerdown", test_start_query_console_powerdown);
     ADD("password-through-secret", test_password_set_through_secret);
+    ADD("guest-panic-is-a-crash", test_guest_panic_is_a_crash);
     ADD("kill-fails-pending-commands", test_kill_fails_pending_commands);
     ADD("spice-port-in-use", test_spice_port_in_use);
     ADD("qemu-exits-early", test_qemu_exits_early);
