@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +42,7 @@ struct _OrielDmProcess {
 
     GSubprocess *subprocess;
     GPid pid;
+    OrielAccel accel;
     gboolean started;
     gboolean exited;
     int wait_status;
@@ -54,6 +57,13 @@ struct _OrielDmProcess {
 
     OrielDmExitFunc exit_func;
     gpointer exit_data;
+
+    /* Reattached to a QEMU another process started (attach_async). */
+    gboolean attached;
+    int pidfd;
+    guint pidfd_source_id;
+    GTask *attach_task;
+    guint attach_timeout_id;
 };
 
 const char *
@@ -87,6 +97,7 @@ oriel_dm_process_new(const OrielDomainConfig *config, const char *runtime_dir)
     dm->pid_path = g_build_filename(runtime_dir, "qemu.pid", NULL);
     dm->password_path = g_build_filename(runtime_dir, "spice-ticket", NULL);
     dm->cancellable = g_cancellable_new();
+    dm->pidfd = -1;
     return dm;
 }
 
@@ -118,6 +129,11 @@ oriel_dm_process_free(OrielDmProcess *dm)
     g_clear_object(&dm->subprocess);
     g_clear_object(&dm->cancellable);
     g_clear_handle_id(&dm->start_timeout_id, g_source_remove);
+    g_clear_handle_id(&dm->pidfd_source_id, g_source_remove);
+    g_clear_handle_id(&dm->attach_timeout_id, g_source_remove);
+    if (dm->pidfd >= 0)
+        close(dm->pidfd);
+    g_clear_object(&dm->attach_task); /* its callback is not called */
     g_clear_error(&dm->start_qmp_error);
     oriel_domain_config_free(dm->config);
     g_free(dm->runtime_dir);
@@ -478,6 +494,8 @@ classify_end(OrielDmProcess *dm)
             return ORIEL_DM_END_CRASH;
         return ORIEL_DM_END_QUIT;
     }
+    if (dm->attached)
+        return ORIEL_DM_END_DIED; /* no wait status for a process that is not our child */
     if (WIFEXITED(dm->wait_status) && WEXITSTATUS(dm->wait_status) == 0)
         return ORIEL_DM_END_QUIT;
     return ORIEL_DM_END_DIED;
@@ -674,10 +692,10 @@ oriel_dm_process_start_async(OrielDmProcess *dm, const OrielDmStartOptions *opti
         g_task_return_error(task, g_steal_pointer(&error));
         return;
     }
-    OrielAccel accel = oriel_accel_probe(&reason);
+    dm->accel = oriel_accel_probe(&reason);
     g_auto(GStrv) argv = NULL;
     if (!choose_spice_endpoint(dm, &error) ||
-        !(argv = build_argv(dm, qemu_binary(options), accel, QMP_CHILD_FD, &error))) {
+        !(argv = build_argv(dm, qemu_binary(options), dm->accel, QMP_CHILD_FD, &error))) {
         g_task_return_error(task, g_steal_pointer(&error));
         return;
     }
@@ -735,6 +753,12 @@ OrielQmpClient *
 oriel_dm_process_get_qmp(OrielDmProcess *dm)
 {
     return dm->qmp;
+}
+
+OrielAccel
+oriel_dm_process_get_accel(OrielDmProcess *dm)
+{
+    return dm->accel;
 }
 
 GPid
@@ -820,4 +844,219 @@ oriel_dm_process_kill(OrielDmProcess *dm)
 {
     if (!dm->exited && dm->pid > 0)
         kill(dm->pid, SIGKILL);
+}
+
+/* ---- attach: a QEMU that outlived the process that started it ----------- */
+
+static gboolean
+cmdline_names_guest(const char *cmdline, gsize length, const char *name)
+{
+    g_autofree char *exact = g_strdup_printf("guest=%s", name);
+    g_autofree char *prefix = g_strdup_printf("guest=%s,", name);
+    gboolean after_name = FALSE;
+
+    for (gsize i = 0; i < length; i += strlen(cmdline + i) + 1) {
+        const char *arg = cmdline + i;
+        if (after_name && (g_str_equal(arg, exact) || g_str_has_prefix(arg, prefix)))
+            return TRUE;
+        after_name = g_str_equal(arg, "-name");
+    }
+    return FALSE;
+}
+
+void
+oriel_dm_process_clean_runtime_dir(OrielDmProcess *dm)
+{
+    g_return_if_fail(!dm->started || dm->exited);
+    remove_runtime_files(dm);
+}
+
+gboolean
+oriel_dm_process_is_running(const char *runtime_dir, const char *name, GPid *ret_pid)
+{
+    g_autofree char *pid_path = g_build_filename(runtime_dir, "qemu.pid", NULL);
+    g_autofree char *contents = NULL;
+    g_autofree char *cmdline = NULL;
+    gsize length = 0;
+
+    if (!g_file_get_contents(pid_path, &contents, NULL, NULL))
+        return FALSE;
+    gint64 pid = g_ascii_strtoll(contents, NULL, 10);
+    if (pid <= 1 || pid > G_MAXINT)
+        return FALSE;
+    g_autofree char *cmdline_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline", pid);
+    /* A zombie has an empty cmdline: it is not running. */
+    if (!g_file_get_contents(cmdline_path, &cmdline, &length, NULL) || length == 0 ||
+        cmdline[length - 1] != '\0' || !cmdline_names_guest(cmdline, length, name))
+        return FALSE;
+    if (ret_pid)
+        *ret_pid = (GPid)pid;
+    return TRUE;
+}
+
+static void
+finish_attach(OrielDmProcess *dm, GError *error)
+{
+    g_autoptr(GTask) task = g_steal_pointer(&dm->attach_task);
+
+    if (!task) {
+        g_clear_error(&error);
+        return;
+    }
+    g_clear_handle_id(&dm->attach_timeout_id, g_source_remove);
+    if (error) {
+        if (dm->qmp) {
+            g_signal_handler_disconnect(dm->qmp, dm->qmp_event_handler);
+            oriel_qmp_client_close(dm->qmp);
+            g_clear_object(&dm->qmp);
+        }
+        g_clear_handle_id(&dm->pidfd_source_id, g_source_remove);
+        if (dm->pidfd >= 0)
+            close(dm->pidfd);
+        dm->pidfd = -1;
+        dm->pid = 0;
+        g_task_return_error(task, error);
+        return;
+    }
+    dm->started = TRUE;
+    g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+on_pidfd_ready(int fd, GIOCondition condition, gpointer user_data)
+{
+    OrielDmProcess *dm = user_data;
+
+    dm->pidfd_source_id = 0;
+    close(dm->pidfd);
+    dm->pidfd = -1;
+    dm->exited = TRUE;
+    dm->wait_status = 0;
+    g_debug("QEMU %d (attached) ended", (int)dm->pid);
+    if (dm->attach_task) {
+        finish_attach(dm, g_error_new(ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
+                                      "QEMU of domain %s exited while reattaching", dm->config->name));
+        return G_SOURCE_REMOVE;
+    }
+    remove_runtime_files(dm);
+    if (dm->exit_func)
+        dm->exit_func(dm, classify_end(dm), dm->wait_status, dm->exit_data);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_attach_timeout(gpointer user_data)
+{
+    OrielDmProcess *dm = user_data;
+
+    dm->attach_timeout_id = 0;
+    finish_attach(dm, g_error_new(ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
+                                  "QEMU of domain %s did not answer on QMP within %d s", dm->config->name,
+                                  QUERY_TIMEOUT_MS / 1000));
+    return G_SOURCE_REMOVE;
+}
+
+static void
+on_attach_query_spice(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    OrielDmProcess *dm = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
+
+    if (!dm->attach_task)
+        return;
+    if (!reply) {
+        finish_attach(dm, g_steal_pointer(&error));
+        return;
+    }
+    JsonObject *spice = JSON_NODE_HOLDS_OBJECT(reply) ? json_node_get_object(reply) : NULL;
+    if (spice && json_object_get_boolean_member_with_default(spice, "enabled", FALSE)) {
+        gint64 port = json_object_get_int_member_with_default(spice, "port", 0);
+        dm->spice_port = port > 0 && port <= 65535 ? (guint)port : 0;
+        dm->spice_host = g_strdup(dm->config->spice.host);
+        g_autofree char *ticket = NULL;
+        if (g_file_get_contents(dm->password_path, &ticket, NULL, NULL))
+            dm->spice_password = g_steal_pointer(&ticket);
+    }
+    finish_attach(dm, NULL);
+}
+
+static void
+on_attach_handshake(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    OrielDmProcess *dm = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!oriel_qmp_client_handshake_finish(ORIEL_QMP_CLIENT(source), result, &error)) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            finish_attach(dm, g_steal_pointer(&error));
+        return;
+    }
+    if (!dm->config->spice.enabled) {
+        finish_attach(dm, NULL);
+        return;
+    }
+    oriel_qmp_client_execute_async(dm->qmp, "query-spice", NULL, QUERY_TIMEOUT_MS, dm->cancellable,
+                                   on_attach_query_spice, dm);
+}
+
+static void
+on_attach_connected(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    OrielDmProcess *dm = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSocketConnection) connection =
+        g_socket_client_connect_finish(G_SOCKET_CLIENT(source), result, &error);
+
+    if (!connection) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            g_prefix_error(&error, "cannot reconnect to the QMP socket of %s: ", dm->config->name);
+            finish_attach(dm, g_steal_pointer(&error));
+        }
+        return;
+    }
+    dm->qmp = oriel_qmp_client_new(G_IO_STREAM(connection));
+    dm->qmp_event_handler = g_signal_connect(dm->qmp, "event", G_CALLBACK(on_qmp_event), dm);
+    oriel_qmp_client_handshake_async(dm->qmp, dm->cancellable, on_attach_handshake, dm);
+}
+
+void
+oriel_dm_process_attach_async(OrielDmProcess *dm, GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+    GPid pid = 0;
+
+    g_task_set_source_tag(task, oriel_dm_process_attach_async);
+    g_return_if_fail(dm->start_task == NULL && dm->subprocess == NULL && dm->attach_task == NULL &&
+                     !dm->started);
+
+    if (!oriel_dm_process_is_running(dm->runtime_dir, dm->config->name, &pid)) {
+        g_task_return_new_error(task, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_NOT_FOUND,
+                                "no running QEMU of domain %s in %s", dm->config->name, dm->runtime_dir);
+        return;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (pidfd < 0) {
+        g_task_return_new_error(task, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
+                                "cannot watch QEMU pid %d: %s", (int)pid, g_strerror(errno));
+        return;
+    }
+    dm->attached = TRUE;
+    dm->pid = pid;
+    dm->pidfd = pidfd;
+    dm->pidfd_source_id = g_unix_fd_add(pidfd, G_IO_IN, on_pidfd_ready, dm);
+    dm->attach_task = g_steal_pointer(&task);
+    dm->attach_timeout_id = g_timeout_add(QUERY_TIMEOUT_MS, on_attach_timeout, dm);
+
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(dm->qmp_path);
+    g_socket_client_connect_async(client, G_SOCKET_CONNECTABLE(address), dm->cancellable,
+                                  on_attach_connected, dm);
+}
+
+gboolean
+oriel_dm_process_attach_finish(OrielDmProcess *dm, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
 }

@@ -59,9 +59,32 @@ void oriel_dm_process_start_async(OrielDmProcess *dm, const OrielDmStartOptions 
                                   gpointer user_data);
 gboolean oriel_dm_process_start_finish(OrielDmProcess *dm, GAsyncResult *result, GError **error);
 
+/*
+ * Reattaches to a QEMU that an earlier process started from the same
+ * runtime dir and that outlived it (QEMU runs in its own session): the
+ * pidfile must name a live process whose /proc/PID/cmdline has
+ * "guest=NAME", and QMP must answer on RUNTIME_DIR/qmp.sock.  The SPICE
+ * port comes from query-spice, the ticket from the runtime dir.  QEMU is not
+ * this process's child, so its end is seen through a pidfd; the end reason
+ * comes from the last SHUTDOWN event (ORIEL_DM_END_DIED when there was
+ * none) and the wait status passed to the exit func is 0.  On failure
+ * nothing is touched: not the process, not the runtime dir.
+ */
+void oriel_dm_process_attach_async(OrielDmProcess *dm, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean oriel_dm_process_attach_finish(OrielDmProcess *dm, GAsyncResult *result, GError **error);
+
+/* Removes what a QEMU that is gone left in the runtime dir (sockets,
+ * pidfile, ticket, log) and the dir when empty; for a failed attach. */
+void oriel_dm_process_clean_runtime_dir(OrielDmProcess *dm);
+
+/* TRUE when the pidfile in @runtime_dir names a live QEMU of domain @name. */
+gboolean oriel_dm_process_is_running(const char *runtime_dir, const char *name, GPid *ret_pid);
+
 /* Valid after a successful start. */
 OrielQmpClient *oriel_dm_process_get_qmp(OrielDmProcess *dm);
 GPid oriel_dm_process_get_pid(OrielDmProcess *dm);
+OrielAccel oriel_dm_process_get_accel(OrielDmProcess *dm);
 guint oriel_dm_process_get_spice_port(OrielDmProcess *dm);
 const char *oriel_dm_process_get_spice_host(OrielDmProcess *dm);
 /* The ticket a client needs, or NULL when ticketing is off. */

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
-#include "accel.h"
 #include "dm-process.h"
 #include "paths.h"
 
@@ -52,14 +51,19 @@ on_domain_exit(OrielDmProcess *dm, OrielDmEnd end, int wait_status, gpointer use
     if (!run->quiet)
         fprintf(stderr, "orielctl: domain '%s' ended: %s\n", run->config->name, oriel_dm_end_to_string(end));
 
+    /* xl's on_poweroff / on_crash = "restart": a new QEMU, unless the user
+     * asked for the end with Ctrl-C. */
+    if (run->interrupts == 0 &&
+        ((end == ORIEL_DM_END_POWEROFF && run->config->on_poweroff == ORIEL_ACTION_RESTART) ||
+         (end == ORIEL_DM_END_CRASH && run->config->on_crash == ORIEL_ACTION_RESTART))) {
+        g_clear_pointer(&run->dm, oriel_dm_process_free);
+        run->started = FALSE;
+        start_domain(run);
+        return;
+    }
+
     switch (end) {
     case ORIEL_DM_END_POWEROFF:
-        if (run->config->on_poweroff == ORIEL_ACTION_RESTART && run->interrupts == 0) {
-            g_clear_pointer(&run->dm, oriel_dm_process_free);
-            run->started = FALSE;
-            start_domain(run);
-            return;
-        }
         run->exit_status = CREATE_EXIT_POWEROFF;
         break;
     case ORIEL_DM_END_REBOOT:
@@ -118,12 +122,10 @@ print_connection(CreateRun *run)
     OrielDmProcess *dm = run->dm;
     g_autofree char *uri = oriel_dm_process_get_spice_uri(dm);
     const char *ticket = oriel_dm_process_get_spice_password(dm);
-    g_autofree char *reason = NULL;
-    OrielAccel accel = oriel_accel_probe(&reason);
 
     printf("Domain '%s' is running (QEMU %s, pid %d, %s).\n", run->config->name,
            oriel_dm_process_get_qemu_version(dm), (int)oriel_dm_process_get_pid(dm),
-           oriel_accel_to_string(accel));
+           oriel_accel_to_string(oriel_dm_process_get_accel(dm)));
     if (uri) {
         printf("SPICE URI: %s\n", uri);
         if (ticket && run->ticket_file) {
@@ -186,7 +188,7 @@ orielctl_cmd_create(int argc, char **argv)
     g_auto(GStrv) files = NULL;
     GOptionEntry entries[] = {
         { "foreground", 'F', 0, G_OPTION_ARG_NONE, &foreground,
-          "Run in the foreground, without the daemon (required for now)", NULL },
+          "Run in the foreground, without the daemon", NULL },
         { "shutdown-timeout", 't', 0, G_OPTION_ARG_INT, &timeout_s,
           "Seconds to wait for the guest to power off after Ctrl-C (default 60)", "SECONDS" },
         { "ticket-file", 0, 0, G_OPTION_ARG_FILENAME, &ticket_file,
@@ -199,8 +201,10 @@ orielctl_cmd_create(int argc, char **argv)
     g_autoptr(GError) error = NULL;
 
     g_option_context_set_summary(context,
-        "Start a domain from an xl.cfg-style file in the foreground.\n\n"
-        "Exit status: 0 the guest powered off, 1 the domain could not start,\n"
+        "Start a domain from an xl.cfg-style file through orield (which keeps it\n"
+        "running), or with -F in the foreground without the daemon.\n\n"
+        "Exit status with -F: "
+        "0 the guest powered off, 1 the domain could not start,\n"
         "3 the guest rebooted with on_reboot=\"destroy\", 4 the guest crashed,\n"
         "5 QEMU was made to quit (shutdown timeout, second Ctrl-C),\n"
         "6 QEMU exited with an error or was killed.");
@@ -211,14 +215,11 @@ orielctl_cmd_create(int argc, char **argv)
         return ORIELCTL_EXIT_USAGE;
     }
     if (!files || g_strv_length(files) != 1) {
-        fprintf(stderr, "Usage: orielctl create -F FILE.cfg\n");
+        fprintf(stderr, "Usage: orielctl create [-F] FILE.cfg\n");
         return ORIELCTL_EXIT_USAGE;
     }
-    if (!foreground) {
-        fprintf(stderr, "orielctl create: starting a domain in the background needs the orield daemon, "
-                        "which this build does not have yet; use -F to run it in the foreground\n");
-        return ORIELCTL_EXIT_USAGE;
-    }
+    if (!foreground)
+        return orielctl_create_with_daemon(files[0]);
     if (timeout_s < 1) {
         fprintf(stderr, "orielctl create: --shutdown-timeout must be at least 1 second\n");
         return ORIELCTL_EXIT_USAGE;

@@ -19,6 +19,34 @@ int orielctl_cmd_check(int argc, char **argv);
 int orielctl_cmd_argv(int argc, char **argv);
 int orielctl_cmd_create(int argc, char **argv);
 
+/* cmd-domain.c: verbs served by orield */
+int orielctl_cmd_list(int argc, char **argv);
+int orielctl_cmd_info(int argc, char **argv);
+int orielctl_cmd_dominfo(int argc, char **argv);
+int orielctl_cmd_define(int argc, char **argv);
+int orielctl_cmd_undefine(int argc, char **argv);
+int orielctl_cmd_start(int argc, char **argv);
+int orielctl_cmd_shutdown(int argc, char **argv);
+int orielctl_cmd_reboot(int argc, char **argv);
+int orielctl_cmd_destroy(int argc, char **argv);
+int orielctl_cmd_pause(int argc, char **argv);
+int orielctl_cmd_unpause(int argc, char **argv);
+int orielctl_cmd_events(int argc, char **argv);
+int orielctl_cmd_spice(int argc, char **argv);
+int orielctl_cmd_sched_credit(int argc, char **argv);
+int orielctl_cmd_mem_set(int argc, char **argv);
+int orielctl_cmd_vcpu_pin(int argc, char **argv);
+int orielctl_cmd_vcpu_set(int argc, char **argv);
+int orielctl_cmd_rename(int argc, char **argv);
+int orielctl_cmd_log(int argc, char **argv);
+/* cmd-console.c */
+int orielctl_cmd_console(int argc, char **argv);
+/* The serial console socket of a running domain, from orield; NULL after
+ * printing the error. */
+char *orielctl_console_path(const char *name);
+/* create FILE.cfg without -F: the daemon starts it. */
+int orielctl_create_with_daemon(const char *path);
+
 /* Loads FILE.cfg, printing its warnings to stderr; on failure prints the
  * one-line error and returns NULL. */
 OrielDomainConfig *orielctl_load_config(const char *path);
