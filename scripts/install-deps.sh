@@ -9,8 +9,8 @@ packages="
   libspice-client-glib-2.0-dev libspice-client-gtk-3.0-dev libgtk-3-dev
   libusbredirparser-dev libusbredirhost-dev libusb-1.0-0-dev
   qemu-system-x86 qemu-utils seabios ovmf
-  busybox-static kmod cpio gzip xz-utils zstd dpkg-dev
-  xvfb python3
+  busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
+  xvfb xdotool xclip openssl python3
 "
 
 missing=""
