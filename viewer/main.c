@@ -3,6 +3,7 @@
 #define G_LOG_DOMAIN "oriel-viewer"
 
 #include "oriel-build-config.h"
+#include "client.h"
 #include "viewer-app.h"
 
 #include <gtk/gtk.h>
@@ -75,6 +76,35 @@ arguments_with_config(int argc, char **argv, GError **error)
     return g_strv_builder_end(builder);
 }
 
+/* A domain of the local orield: a fresh one-time ticket valid 60 s. */
+static OrielViewerConnection *
+load_domain(const char *name, GError **error)
+{
+    g_autoptr(OrielClient) client = oriel_client_connect(NULL, error);
+
+    if (!client) {
+        g_prefix_error(error, "\"%s\" is neither a spice:// URI nor a connection file, and orield: ", name);
+        return NULL;
+    }
+    g_autoptr(JsonObject) arguments = json_object_new();
+    json_object_set_string_member(arguments, "name", name);
+    json_object_set_int_member(arguments, "expires", 60);
+    g_autoptr(JsonNode) reply = oriel_client_call(client, "domain-spice-ticket", arguments, error);
+    if (!reply)
+        return NULL;
+    JsonObject *object = JSON_NODE_HOLDS_OBJECT(reply) ? json_node_get_object(reply) : NULL;
+    const char *uri = object ? json_object_get_string_member_with_default(object, "uri", NULL) : NULL;
+    if (!uri) {
+        g_set_error(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_UNSUPPORTED,
+                    "orield gave no SPICE address for %s", name);
+        return NULL;
+    }
+    OrielViewerConnection *connection = oriel_viewer_connection_parse_uri(uri, error);
+    if (connection && !connection->title)
+        connection->title = g_strdup(name);
+    return connection;
+}
+
 /* URI, .vv file (or - for stdin), else a domain name. */
 static OrielViewerConnection *
 load_target(const char *target, GError **error)
@@ -84,10 +114,7 @@ load_target(const char *target, GError **error)
     if (g_str_equal(target, "-") || g_file_test(target, G_FILE_TEST_EXISTS) ||
         g_str_has_suffix(target, ".vv"))
         return oriel_viewer_vv_load(target, error);
-    g_set_error(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_UNSUPPORTED,
-                "\"%s\" is neither a spice:// URI nor a connection file; connecting by "
-                "domain name needs orield, which this build does not talk to yet", target);
-    return NULL;
+    return load_domain(target, error);
 }
 
 int

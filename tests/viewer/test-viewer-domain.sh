@@ -1,0 +1,54 @@
+#!/bin/bash
+# oriel-viewer NAME: the viewer asks the local orield for a domain's SPICE
+# address and a fresh one-time ticket, under Xvfb, against the test guest
+# run by orield.  TAP output.
+source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
+
+viewer="$build/viewer/oriel-viewer"
+cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.supp" >"$tmp/lsan.supp"
+export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+export NO_AT_BRIDGE=1 GDK_BACKEND=x11
+
+echo "1..5"
+
+mkfifo "$tmp/displayfd"
+Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset 5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
+pids_to_kill+=($!)
+exec 5<"$tmp/displayfd"
+display=""
+read -r -t 30 -u 5 display
+exec 5<&-
+[ -n "$display" ] || { echo "Bail out! Xvfb did not start: $(cat "$tmp/xvfb.log")"; exit 1; }
+export DISPLAY=":$display"
+
+start_orield || { echo "Bail out! orield did not start"; exit 1; }
+write_cfg "$tmp/desk.cfg" viewer-dom-desk 'vga = "qxl"'
+check "orielctl create starts the desktop through orield" "$orielctl" create "$tmp/desk.cfg"
+
+run_viewer() { # OUT-PREFIX
+    timeout 120 "$viewer" viewer-dom-desk --no-audio --screenshot "$1.png" --exit-after-frames 1 \
+        --timeout 60 >"$1.out" 2>"$1.err"
+}
+if run_viewer "$tmp/first" && [ -s "$tmp/first.png" ]; then
+    ok "oriel-viewer NAME connects with a ticket from orield and shows a frame"
+else
+    not_ok "oriel-viewer NAME connects with a ticket from orield and shows a frame" "$(cat "$tmp/first.err")"
+fi
+# Each connection gets its own ticket: the first one has been replaced.
+if run_viewer "$tmp/second" && [ -s "$tmp/second.png" ]; then
+    ok "a second connection gets a fresh ticket"
+else
+    not_ok "a second connection gets a fresh ticket" "$(cat "$tmp/second.err")"
+fi
+
+timeout 60 "$viewer" no-such-desk --no-audio --timeout 10 >"$tmp/none.out" 2>"$tmp/none.err"
+status=$?
+if [ "$status" -eq 1 ] && grep -q "no-such-desk" "$tmp/none.err"; then
+    ok "an unknown domain name is a clear error"
+else
+    not_ok "an unknown domain name is a clear error" "status=$status" "$(cat "$tmp/none.err")"
+fi
+
+"$orielctl" destroy viewer-dom-desk >/dev/null 2>&1
+finish_orield
+[ "$failures" -eq 0 ]
