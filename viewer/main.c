@@ -105,15 +105,24 @@ load_domain(const char *name, GError **error)
     return connection;
 }
 
+/* OrielViewerOptions.refresh for a domain name: a new ticket per attempt. */
+static OrielViewerConnection *
+refresh_domain(gpointer refresh_data, GError **error)
+{
+    return load_domain(refresh_data, error);
+}
+
 /* URI, .vv file (or - for stdin), else a domain name. */
 static OrielViewerConnection *
-load_target(const char *target, GError **error)
+load_target(const char *target, gboolean *ret_is_domain, GError **error)
 {
+    *ret_is_domain = FALSE;
     if (oriel_viewer_looks_like_uri(target))
         return oriel_viewer_connection_parse_uri(target, error);
     if (g_str_equal(target, "-") || g_file_test(target, G_FILE_TEST_EXISTS) ||
         g_str_has_suffix(target, ".vv"))
         return oriel_viewer_vv_load(target, error);
+    *ret_is_domain = TRUE;
     return load_domain(target, error);
 }
 
@@ -132,6 +141,7 @@ main(int argc, char **argv)
     g_auto(GStrv) targets = NULL;
     g_auto(GStrv) all_args = NULL;
     gboolean version = FALSE;
+    gboolean is_domain = FALSE;
     g_autoptr(GError) error = NULL;
     g_autoptr(GOptionContext) context = NULL;
     g_autoptr(OrielViewerConnection) connection = NULL;
@@ -241,9 +251,14 @@ main(int argc, char **argv)
         goto fail;
     }
 
-    connection = load_target(targets[0], &error);
+    connection = load_target(targets[0], &is_domain, &error);
     if (!connection)
         goto fail;
+    if (is_domain) {
+        /* Every reconnect gets its own fresh ticket. */
+        options.refresh = refresh_domain;
+        options.refresh_data = targets[0];
+    }
     if (connection->usb_filter && !options.usb_filter &&
         !oriel_viewer_usb_filter_validate(connection->usb_filter, &error))
         goto fail;

@@ -20,6 +20,7 @@
 typedef struct {
     const OrielViewerOptions *options;
     const OrielViewerConnection *connection;
+    OrielViewerConnection *refreshed;  /* owned; connection points here once set */
     GMainLoop *loop;
     gint64 started_us;
 

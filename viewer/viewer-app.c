@@ -195,6 +195,17 @@ on_reconnect(gpointer user_data)
 
     app->reconnect_source = 0;
     app->reconnect_attempt++;
+    if (app->options->refresh) {
+        g_autoptr(GError) error = NULL;
+        OrielViewerConnection *fresh = app->options->refresh(app->options->refresh_data, &error);
+        if (fresh) {
+            oriel_viewer_connection_free(app->refreshed);
+            app->refreshed = fresh;
+            app->connection = fresh;
+        } else {
+            g_debug("keeping the previous connection: %s", error->message);
+        }
+    }
     session_stop(app);
     session_start(app);
     return G_SOURCE_REMOVE;
@@ -638,6 +649,7 @@ oriel_viewer_app_run(const OrielViewerOptions *options, const OrielViewerConnect
     gtk_widget_destroy(app.window);
     g_object_unref(app.accel_group);
     g_main_loop_unref(app.loop);
+    oriel_viewer_connection_free(app.refreshed);
     return app.exit_code;
 }
 

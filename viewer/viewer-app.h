@@ -29,6 +29,11 @@ typedef struct {
     int reconnect_timeout;        /* seconds of retrying after a drop */
     char *release_cursor;         /* virt-viewer hotkey syntax */
     gboolean events;              /* machine-readable event lines on stdout */
+    /* Before each reconnect attempt, when set: a fresh connection (a new
+     * one-time ticket from orield or a broker).  NULL with error set keeps
+     * the previous one. */
+    OrielViewerConnection *(*refresh)(gpointer refresh_data, GError **error);
+    gpointer refresh_data;
 } OrielViewerOptions;
 
 void oriel_viewer_options_clear(OrielViewerOptions *options);

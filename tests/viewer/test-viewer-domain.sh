@@ -9,7 +9,7 @@ cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.sup
 export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
 export NO_AT_BRIDGE=1 GDK_BACKEND=x11
 
-echo "1..5"
+echo "1..6"
 
 mkfifo "$tmp/displayfd"
 Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset 5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
@@ -23,7 +23,9 @@ export DISPLAY=":$display"
 
 start_orield || { echo "Bail out! orield did not start"; exit 1; }
 write_cfg "$tmp/desk.cfg" viewer-dom-desk 'vga = "qxl"'
-check "orielctl create starts the desktop through orield" "$orielctl" create "$tmp/desk.cfg"
+check "orielctl define and start run the desktop through orield" \
+    eval '"$orielctl" define "$tmp/desk.cfg" && "$orielctl" start viewer-dom-desk'
+
 
 run_viewer() { # OUT-PREFIX
     timeout 120 "$viewer" viewer-dom-desk --no-audio --screenshot "$1.png" --exit-after-frames 1 \
@@ -41,6 +43,25 @@ else
     not_ok "a second connection gets a fresh ticket" "$(cat "$tmp/second.err")"
 fi
 
+# The domain restarts under the viewer: a new QEMU with a new ticket.  The
+# viewer reconnects by asking orield for a fresh ticket.
+count_connected() { grep -c '"event":"connected"' "$tmp/long.out" 2>/dev/null; }
+"$viewer" viewer-dom-desk --no-audio --events --reconnect-timeout 120 >"$tmp/long.out" 2>"$tmp/long.err" &
+long=$!
+pids_to_kill+=("$long")
+for _ in $(seq 600); do [ "$(count_connected)" -ge 1 ] && break; sleep 0.1; done
+"$orielctl" destroy viewer-dom-desk >/dev/null 2>&1
+"$orielctl" start viewer-dom-desk >/dev/null 2>&1
+for _ in $(seq 1200); do [ "$(count_connected)" -ge 2 ] && break; sleep 0.1; done
+if [ "$(count_connected)" -ge 2 ] && grep -q '"event":"reconnecting"' "$tmp/long.out"; then
+    ok "after the domain restarts, the viewer reconnects with a fresh ticket"
+else
+    not_ok "after the domain restarts, the viewer reconnects with a fresh ticket" \
+        "$(cat "$tmp/long.out" "$tmp/long.err")"
+fi
+kill "$long" 2>/dev/null
+wait "$long" 2>/dev/null
+
 timeout 60 "$viewer" no-such-desk --no-audio --timeout 10 >"$tmp/none.out" 2>"$tmp/none.err"
 status=$?
 if [ "$status" -eq 1 ] && grep -q "no-such-desk" "$tmp/none.err"; then
@@ -50,5 +71,6 @@ else
 fi
 
 "$orielctl" destroy viewer-dom-desk >/dev/null 2>&1
+"$orielctl" undefine viewer-dom-desk >/dev/null 2>&1
 finish_orield
 [ "$failures" -eq 0 ]
