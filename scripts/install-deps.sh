@@ -10,8 +10,16 @@ packages="
   libusbredirparser-dev libusbredirhost-dev libusb-1.0-0-dev
   qemu-system-x86 qemu-utils seabios ovmf
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
-  xvfb xdotool xclip openssl python3
+  xvfb xauth xfonts-base xdotool xclip openssl python3 procps
 "
+
+# The test guest is built from the kernel and busybox packages the apt lists
+# name; lists older than a day may name versions the mirror no longer has.
+if [ "$(id -u)" = 0 ] &&
+   [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]; then
+    echo "install-deps: refreshing the apt lists"
+    apt-get update -qq
+fi
 
 missing=""
 for p in $packages; do
@@ -26,5 +34,5 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -qq $missing >/dev/null
 fi
