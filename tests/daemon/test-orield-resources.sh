@@ -94,6 +94,9 @@ else
 fi
 
 # vcpu-set: hot-plug a third vCPU, unplug it again; boot vCPUs stay.
+# QEMU's q35 CPU hotplug stays in legacy mode (no unplug) until the guest's
+# ACPI switches it over: the guest must have booted first.
+guest_says rs-desk vcpu-ready >/dev/null 2>&1
 "$orielctl" vcpu-set rs-desk 3 >"$tmp/out" 2>&1
 status=$?
 if [ "$status" -eq 0 ] && [ "$(threads | wc -l)" -eq 3 ]; then
@@ -102,7 +105,7 @@ else
     not_ok "vcpu-set 3 hot-plugs a vCPU" "status=$status" "$(cat "$tmp/out")" "$(threads)"
 fi
 "$orielctl" vcpu-set rs-desk 2 >"$tmp/out" 2>&1
-for _ in $(seq 100); do [ "$(threads | wc -l)" -eq 2 ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(threads | wc -l)" -eq 2 ] && break; sleep 0.1; done
 "$orielctl" vcpu-set rs-desk 1 >"$tmp/out1" 2>&1
 status1=$?
 "$orielctl" vcpu-set rs-desk 4 >"$tmp/out4" 2>&1
