@@ -43,7 +43,8 @@
  *    the secboot ones also need smm=on and a secure pflash, not done here.
  *  - USB: usb-redir devices take a port only when a device is redirected, so
  *    QEMU starts with more channels than ports.  qemu-xhci gets enough ports
- *    (up to its 15 per speed); a USB 2 controller has 6 ports and a USB 1
+ *    (up to its 15 per speed), plus ORIEL_USB_ATTACH_MAX for orield's
+ *    hot-plugged USB disks; a USB 2 controller has 6 ports and a USB 1
  *    controller 2, which caps concurrent redirections there.  usb=1 adds a
  *    usb-tablet, the absolute pointer a desktop wants.
  */
@@ -446,6 +447,38 @@ add_spice(ArgvBuilder *b, GError **error)
 
 /* ---- USB ---------------------------------------------------------------- */
 
+static guint
+usb_command_line_devices(const OrielDomainConfig *config)
+{
+    guint redirections = config->spice.enabled ? config->spice.usbredirection : 0;
+    return redirections + (config->usb ? 1 : 0);
+}
+
+guint
+oriel_qemu_usb_root_ports(const OrielDomainConfig *config)
+{
+    guint devices = usb_command_line_devices(config);
+
+    if (devices == 0 || config->type == ORIEL_DOMAIN_TYPE_PVH)
+        return 0;
+    switch (config->usbversion) {
+    case 3: return CLAMP(devices + ORIEL_USB_ATTACH_MAX, XHCI_PORTS_DEFAULT, XHCI_PORTS_MAX);
+    case 2: return 6;
+    case 1: return 2;
+    default: return 0;
+    }
+}
+
+guint
+oriel_qemu_usb_first_free_port(const OrielDomainConfig *config)
+{
+    guint ports = oriel_qemu_usb_root_ports(config);
+    guint devices = usb_command_line_devices(config);
+
+    /* QEMU adds a hub when a device claims the last free port. */
+    return devices < ports ? devices + 1 : 0;
+}
+
 static gboolean
 add_usb(ArgvBuilder *b, GError **error)
 {
@@ -462,7 +495,8 @@ add_usb(ArgvBuilder *b, GError **error)
 
     switch (config->usbversion) {
     case 3: {
-        guint ports = CLAMP(devices, XHCI_PORTS_DEFAULT, XHCI_PORTS_MAX);
+        /* Room for orield's hot-plugged USB disks too. */
+        guint ports = oriel_qemu_usb_root_ports(config);
         add(b, "-device");
         add_printf(b, "qemu-xhci,id=usb,p2=%u,p3=%u", ports, ports);
         break;

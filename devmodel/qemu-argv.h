@@ -46,4 +46,17 @@ GStrv oriel_qemu_argv_build(const OrielDomainConfig *config,
 /* The argv as one shell-quoted line for people to read. */
 char *oriel_qemu_argv_to_string(const char *const *argv);
 
+/* USB disks orield hot-plugs (domain-usb-attach) each take a root port. */
+#define ORIEL_USB_ATTACH_MAX 8u
+
+/*
+ * The root ports of the config's USB controller (0: it has none), and the
+ * first one free for hot-plugged devices: the ports before it hold the
+ * usb-tablet and the spiceusbredirection channels' usb-redir devices, which
+ * QEMU places in command-line order.  When the command line's devices fill
+ * the ports QEMU chains a hub on and the layout is its own: 0 is returned.
+ */
+guint oriel_qemu_usb_root_ports(const OrielDomainConfig *config);
+guint oriel_qemu_usb_first_free_port(const OrielDomainConfig *config);
+
 G_END_DECLS

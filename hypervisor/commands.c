@@ -13,6 +13,7 @@
 
 #include "accel.h"
 #include "oriel-build-config.h"
+#include "usb.h"
 
 #define SHUTDOWN_TIMEOUT_DEFAULT_S 60
 #define SHUTDOWN_TIMEOUT_MAX_S 3600
@@ -622,6 +623,9 @@ static const struct {
     { "domain-info", cmd_domain_info },
     { "host-info", cmd_host_info },
     { "subscribe-events", cmd_subscribe_events },
+    { "domain-usb-attach", oriel_hv_cmd_domain_usb_attach },
+    { "domain-usb-list", oriel_hv_cmd_domain_usb_list },
+    { "domain-usb-detach", oriel_hv_cmd_domain_usb_detach },
 };
 
 OrielHvCommandFunc

@@ -9,6 +9,7 @@
 #include "hv-priv.h"
 
 #include "cgroup.h"
+#include "usb.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -96,6 +97,7 @@ oriel_hv_domain_free(OrielHvDomain *domain)
     fail_calls(&domain->start_waiters, ORIEL_HV_ERROR_GENERIC, "the daemon is stopping");
     fail_calls(&domain->stop_waiters, ORIEL_HV_ERROR_GENERIC, "the daemon is stopping");
     /* Leaves QEMU running: the next daemon reattaches it. */
+    oriel_hv_usb_forget(domain);
     drop_dm(domain);
     g_free(domain->cgroup_path);
     oriel_domain_config_free(domain->config);
@@ -338,6 +340,7 @@ on_dm_exit(OrielDmProcess *dm, OrielDmEnd end, int wait_status, gpointer user_da
 
     g_message("domain %s (id %u): QEMU ended: %s", domain->name, domain->domid, reason);
     drop_dm(domain);
+    oriel_hv_usb_domain_stopped(domain);
     remove_runtime_record(domain);
     oriel_hv_cgroup_remove(domain->cgroup_path);
     g_clear_pointer(&domain->cgroup_path, g_free);
@@ -832,6 +835,7 @@ on_attached(GObject *source, GAsyncResult *result, gpointer user_data)
         g_autofree char *dir = runtime_dir(domain);
         if (!oriel_dm_process_is_running(dir, domain->name, NULL)) {
             /* Gone while no daemon watched it: clean up after it. */
+            oriel_hv_usb_recover(domain, FALSE);
             oriel_dm_process_clean_runtime_dir(domain->dm);
             remove_runtime_record(domain);
         }
@@ -848,6 +852,7 @@ on_attached(GObject *source, GAsyncResult *result, gpointer user_data)
     set_state(domain, ORIEL_HV_STATE_RUNNING, "reattached");
     g_message("domain %s: reattached as id %u, QEMU pid %d", domain->name, domain->domid,
               (int)oriel_dm_process_get_pid(domain->dm));
+    oriel_hv_usb_recover(domain, TRUE);
     QmpCall *qc = g_new0(QmpCall, 1);
     qc->hv = domain->hv;
     qc->name = g_strdup(domain->name);

@@ -96,6 +96,7 @@ struct _OrielHvDomain {
     gint sched_cap;            /* xl cap in effect (percent of one CPU, 0 = none) */
     guint restarts;            /* restarts in the current window */
     gint64 restart_window_us;
+    GPtrArray *usb;            /* host-side USB disks (usb.c), or NULL */
 };
 
 OrielHvDomain *oriel_hv_domain_lookup(OrielHv *hv, const char *name);

@@ -43,6 +43,10 @@ static const OrielctlCommand commands[] = {
       "validate a config file and print the resolved config as JSON" },
     { "argv", orielctl_cmd_argv, "argv FILE.cfg",
       "print the QEMU command line a config file gives (secrets masked)" },
+    { "usb-attach", orielctl_cmd_usb_attach, "usb-attach NAME --disk IMG [--ro]",
+      "attach a raw disk image to a domain as a USB disk" },
+    { "usb-list", orielctl_cmd_usb_list, "usb-list NAME [--json]", "list a domain's USB disks" },
+    { "usb-detach", orielctl_cmd_usb_detach, "usb-detach NAME ID", "detach a USB disk" },
 };
 
 static void

@@ -39,6 +39,10 @@ int orielctl_cmd_vcpu_pin(int argc, char **argv);
 int orielctl_cmd_vcpu_set(int argc, char **argv);
 int orielctl_cmd_rename(int argc, char **argv);
 int orielctl_cmd_log(int argc, char **argv);
+/* cmd-usb.c: host-side USB disks */
+int orielctl_cmd_usb_attach(int argc, char **argv);
+int orielctl_cmd_usb_list(int argc, char **argv);
+int orielctl_cmd_usb_detach(int argc, char **argv);
 /* cmd-console.c */
 int orielctl_cmd_console(int argc, char **argv);
 /* The serial console socket of a running domain, from orield; NULL after

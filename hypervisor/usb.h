@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Host-side USB disks: a raw image handed to a running domain as a USB
+ * mass-storage device.  Each attachment is one oriel-usbdisk helper
+ * (devmodel/) serving the image over usbredir on a Unix socket in the
+ * domain's runtime dir, and one usb-redir device in QEMU on a chardev that
+ * connects to it (QMP chardev-add, device_add; device_del, DEVICE_DELETED,
+ * chardev-remove to remove it).  Helpers run in their own session, like
+ * QEMU, and the attachments are recorded in RUNTIME/domains/NAME/usb.json:
+ * a restarted orield re-adopts them.  Not installed; tests and the fuzz
+ * target link it through liboriel-hv.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "hv-priv.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    ORIEL_HV_USB_SPEED_DEFAULT, /* super on xHCI (usbversion 3), high on EHCI */
+    ORIEL_HV_USB_SPEED_HIGH,
+    ORIEL_HV_USB_SPEED_SUPER,
+} OrielHvUsbSpeed;
+
+/* The arguments of domain-usb-attach, checked without touching any file. */
+typedef struct {
+    const char *name;  /* borrowed from the arguments */
+    const char *disk;  /* absolute path, borrowed */
+    gboolean read_only;
+    OrielHvUsbSpeed speed;
+} OrielHvUsbAttachRequest;
+
+/*
+ * Pure checks of a request's arguments (types, unknown members, lengths,
+ * an absolute disk path, a known speed, an ID of the form usbN); errors are
+ * ORIEL_HV_ERROR_INVALID_ARGUMENT naming the argument.
+ */
+gboolean oriel_hv_usb_parse_attach(JsonObject *arguments, OrielHvUsbAttachRequest *ret_request, GError **error);
+gboolean oriel_hv_usb_parse_detach(JsonObject *arguments, const char **ret_name, guint *ret_index, GError **error);
+gboolean oriel_hv_usb_parse_list(JsonObject *arguments, const char **ret_name, GError **error);
+
+/* The commands (commands.c's table). */
+void oriel_hv_cmd_domain_usb_attach(OrielHv *hv, OrielHvCall *call, JsonObject *arguments);
+void oriel_hv_cmd_domain_usb_detach(OrielHv *hv, OrielHvCall *call, JsonObject *arguments);
+void oriel_hv_cmd_domain_usb_list(OrielHv *hv, OrielHvCall *call, JsonObject *arguments);
+
+/* Hooks of the domain's lifecycle (domain.c). */
+/* QEMU is gone: stop every helper, fail pending calls, forget the record. */
+void oriel_hv_usb_domain_stopped(OrielHvDomain *domain);
+/* After a reattach: re-adopt the helpers of RUNTIME/domains/NAME/usb.json
+ * (@qemu_running), or stop them and remove the record (QEMU is gone). */
+void oriel_hv_usb_recover(OrielHvDomain *domain, gboolean qemu_running);
+/* The daemon lets go of the domain: helpers keep running for the next one. */
+void oriel_hv_usb_forget(OrielHvDomain *domain);
+
+G_END_DECLS
