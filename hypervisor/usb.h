@@ -15,6 +15,7 @@
 #include <json-glib/json-glib.h>
 
 #include "hv-priv.h"
+#include "qemu-argv.h" /* ORIEL_USB_ATTACH_MAX */
 
 G_BEGIN_DECLS
 
