@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <sched.h>
+#include <sys/types.h>
 
 #include "dm-process.h"
 #include "domain-config.h"
@@ -68,6 +69,7 @@ void oriel_hv_call_error(OrielHvCall *call, OrielHvError code, const char *forma
     G_GNUC_PRINTF(3, 4);                                             /* consumes the call */
 void oriel_hv_call_propagate(OrielHvCall *call, const GError *error); /* consumes the call */
 void oriel_hv_call_set_subscribed(OrielHvCall *call);
+uid_t oriel_hv_call_get_uid(OrielHvCall *call); /* the client's, from SO_PEERCRED */
 
 /* commands.c: the command table */
 typedef void (*OrielHvCommandFunc)(OrielHv *hv, OrielHvCall *call, JsonObject *arguments);

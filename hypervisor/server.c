@@ -203,6 +203,12 @@ oriel_hv_call_set_subscribed(OrielHvCall *call)
     call->client->subscribed = TRUE;
 }
 
+uid_t
+oriel_hv_call_get_uid(OrielHvCall *call)
+{
+    return call->client->uid;
+}
+
 void
 oriel_hv_emit_event(OrielHv *hv, const char *event, JsonObject *data)
 {

@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -754,6 +756,50 @@ check_image(const char *path, gboolean read_only, struct stat *ret_stat, GError 
     return TRUE;
 }
 
+gboolean
+oriel_hv_usb_mode_allows(uid_t uid, const gid_t *groups, gsize n_groups, uid_t file_uid, gid_t file_gid,
+                         mode_t file_mode, gboolean read_only)
+{
+    mode_t read_bit = S_IROTH, write_bit = S_IWOTH;
+
+    if (uid == 0)
+        return TRUE;
+    if (file_uid == uid) {
+        read_bit = S_IRUSR;
+        write_bit = S_IWUSR;
+    } else {
+        for (gsize i = 0; i < n_groups; i++) {
+            if (groups[i] == file_gid) {
+                read_bit = S_IRGRP;
+                write_bit = S_IWGRP;
+                break;
+            }
+        }
+    }
+    return (file_mode & read_bit) && (read_only || (file_mode & write_bit));
+}
+
+/* The client behind @uid may open the image itself (see oriel_hv_usb_mode_allows). */
+static gboolean
+client_may_open(uid_t uid, const char *path, const struct stat *st, gboolean read_only, GError **error)
+{
+    struct passwd entry, *result = NULL;
+    char buffer[4096];
+    gid_t groups[256];
+    int n_groups = G_N_ELEMENTS(groups);
+
+    if (uid == 0 || uid == geteuid())
+        return TRUE; /* it could open the file with the daemon's rights anyway */
+    if (getpwuid_r(uid, &entry, buffer, sizeof(buffer), &result) != 0 || !result ||
+        getgrouplist(result->pw_name, result->pw_gid, groups, &n_groups) < 0)
+        n_groups = 0; /* an unknown user, or too many groups: its uid alone counts */
+    if (oriel_hv_usb_mode_allows(uid, groups, (gsize)n_groups, st->st_uid, st->st_gid, st->st_mode, read_only))
+        return TRUE;
+    g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_PERMISSION_DENIED,
+                "disk: uid %u may not %s %s", (unsigned)uid, read_only ? "read" : "read and write", path);
+    return FALSE;
+}
+
 /* The image is attached read-write anywhere, or read-only anywhere while @read_only is FALSE. */
 static const char *
 image_conflict(OrielHv *hv, const struct stat *st, gboolean read_only)
@@ -833,7 +879,8 @@ oriel_hv_cmd_domain_usb_attach(OrielHv *hv, OrielHvCall *call, JsonObject *argum
                             config->usbversion);
         return;
     }
-    if (!check_image(request.disk, request.read_only, &st, &error)) {
+    if (!check_image(request.disk, request.read_only, &st, &error) ||
+        !client_may_open(oriel_hv_call_get_uid(call), request.disk, &st, request.read_only, &error)) {
         oriel_hv_call_propagate(call, error);
         return;
     }

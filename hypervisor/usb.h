@@ -42,6 +42,15 @@ gboolean oriel_hv_usb_parse_attach(JsonObject *arguments, OrielHvUsbAttachReques
 gboolean oriel_hv_usb_parse_detach(JsonObject *arguments, const char **ret_name, guint *ret_index, GError **error);
 gboolean oriel_hv_usb_parse_list(JsonObject *arguments, const char **ret_name, GError **error);
 
+/*
+ * Whether the mode bits of @st let a client with @uid and the groups
+ * @groups (@n_groups of them) read the image, and write it unless
+ * @read_only: orield may run as root for the clients of the group oriel,
+ * and must not hand them an image they could not open themselves.
+ */
+gboolean oriel_hv_usb_mode_allows(uid_t uid, const gid_t *groups, gsize n_groups, uid_t file_uid, gid_t file_gid,
+                                  mode_t file_mode, gboolean read_only);
+
 /* The commands (commands.c's table). */
 void oriel_hv_cmd_domain_usb_attach(OrielHv *hv, OrielHvCall *call, JsonObject *arguments);
 void oriel_hv_cmd_domain_usb_detach(OrielHv *hv, OrielHvCall *call, JsonObject *arguments);

@@ -128,6 +128,26 @@ test_list(void)
     g_assert_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_INVALID_ARGUMENT);
 }
 
+static void
+test_mode_allows(void)
+{
+    const gid_t groups[] = { 100, 1001 };
+
+    /* Owner bits for the owner, group bits for a member, other bits for the rest. */
+    g_assert_true(oriel_hv_usb_mode_allows(1000, groups, 2, 1000, 0, 0600, FALSE));
+    g_assert_false(oriel_hv_usb_mode_allows(1000, groups, 2, 1000, 0, 0400, FALSE));
+    g_assert_true(oriel_hv_usb_mode_allows(1000, groups, 2, 1000, 0, 0400, TRUE));
+    g_assert_false(oriel_hv_usb_mode_allows(1000, groups, 2, 1000, 1001, 0060, TRUE)); /* owner bits rule */
+    g_assert_true(oriel_hv_usb_mode_allows(1000, groups, 2, 0, 1001, 0640, TRUE));
+    g_assert_false(oriel_hv_usb_mode_allows(1000, groups, 2, 0, 1001, 0640, FALSE));
+    g_assert_true(oriel_hv_usb_mode_allows(1000, groups, 2, 0, 1001, 0660, FALSE));
+    g_assert_false(oriel_hv_usb_mode_allows(1000, groups, 2, 0, 0, 0640, TRUE)); /* /etc/shadow-like */
+    g_assert_true(oriel_hv_usb_mode_allows(1000, groups, 2, 0, 0, 0644, TRUE));
+    g_assert_false(oriel_hv_usb_mode_allows(1000, groups, 2, 0, 0, 0644, FALSE));
+    g_assert_true(oriel_hv_usb_mode_allows(1000, NULL, 0, 0, 0, 0666, FALSE));
+    g_assert_true(oriel_hv_usb_mode_allows(0, NULL, 0, 5, 5, 0000, FALSE));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -136,5 +156,6 @@ main(int argc, char **argv)
     g_test_add_func("/usb-args/attach-invalid", test_attach_invalid);
     g_test_add_func("/usb-args/detach-ids", test_detach_ids);
     g_test_add_func("/usb-args/list", test_list);
+    g_test_add_func("/usb-args/mode-allows", test_mode_allows);
     return g_test_run();
 }
