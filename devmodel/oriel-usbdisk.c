@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,12 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     Server s = { .conn_fd = -1, .listen_fd = -1, .exit_status = 0 };
     guint64 size = 0;
+
+    /* Every bulk-in answer is a buffer of up to a few hundred KiB, freed
+     * right after: keep them on the heap rather than mmap/munmap and
+     * page-fault them afresh for each transfer. */
+    mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error)) {
