@@ -28,7 +28,9 @@ sectors_a=32768
 sectors_b=16384
 
 start_orield || { not_ok "orield starts"; exit 1; }
-write_cfg "$tmp/ud.cfg" ud 'usb = 1' 'serial = "unix"'
+# Two SPICE usbredir channels: their usb-redir devices keep root ports 2
+# and 3 (after the tablet), the disks get the ports after them.
+write_cfg "$tmp/ud.cfg" ud 'usb = 1' 'spiceusbredirection = 2' 'serial = "unix"'
 write_cfg "$tmp/nousb.cfg" nousb 'type = "pvh"'
 
 sock="$ORIEL_RUNTIME_DIR/domains/ud/serial.sock"
@@ -125,8 +127,9 @@ fi
 list=$("$orielctl" usb-list ud 2>&1)
 if [ "$(list_field usb0 2)" = attached ] && [ "$(list_field usb0 3)" = rw ] &&
    [ "$(list_field usb1 2)" = attached ] && [ "$(list_field usb1 3)" = ro ] &&
-   [ "$(list_field usb1 4)" = high ] && [ "$(helpers)" = 2 ]; then
-    ok "usb-list shows both, attached, rw and ro; two helpers run"
+   [ "$(list_field usb1 4)" = high ] && [ "$(list_field usb0 5)" = usb.0-4 ] &&
+   [ "$(list_field usb1 5)" = usb.0-5 ] && [ "$(helpers)" = 2 ]; then
+    ok "usb-list shows both, attached, rw and ro, on root ports after the SPICE channels'; two helpers run"
 else
     not_ok "usb-list shows both" "$list" "helpers $(helpers)"
 fi
