@@ -11,7 +11,7 @@ here=$(dirname "$0")
 usbdisk=${ORIEL_USBDISK:-$build/devmodel/oriel-usbdisk}
 export ORIEL_USBDISK=$usbdisk
 
-echo "1..19"
+echo "1..20"
 
 if [ ! -x "$usbdisk" ]; then
     not_ok "oriel-usbdisk is built" "missing $usbdisk"
@@ -215,6 +215,18 @@ if [ -n "$dev_a" ] && [ "$(gsh "sha256sum /dev/$dev_a" | cut -d' ' -f1)" = "$sha
     ok "re-attach works: $id_a, /dev/$dev_a reads back the same SHA-256"
 else
     not_ok "re-attach after detach under load" "id '$id_a' dev '$dev_a'" "$(cat "$tmp/attach-a3.err")"
+fi
+
+# A second death of usb1's helper (restarted once already, before the
+# orield restart): it stays failed, and can still be detached.
+kill -9 "$(pid_of_usb usb1)" 2>/dev/null
+for _ in $(seq 50); do [ "$(list_field usb1 2)" = failed ] && break; sleep 0.1; done
+state_b=$(list_field usb1 2)
+if [ "$state_b" = failed ] && [ -z "$(pid_of_usb usb1)" ] && "$orielctl" usb-detach ud usb1 2>"$tmp/detach3.err" &&
+   [ -z "$(list_field usb1 2)" ] && guest_no_disk $sectors_b; then
+    ok "a helper that dies a second time is marked failed, not restarted; detaching it works"
+else
+    not_ok "a second helper death" "state '$state_b'" "$(cat "$tmp/detach3.err")" "$("$orielctl" usb-list ud 2>&1)"
 fi
 
 # 7. The domain's end stops its helpers and cleans its runtime dir.
