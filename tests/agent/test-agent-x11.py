@@ -279,7 +279,7 @@ def main():
         xvfb.terminate()
         xvfb.wait()
         log = open(log_path, 'rb').read().decode(errors='replace')
-        if 'ERROR: AddressSanitizer' in log or 'runtime error' in log:
+        if re.search(r'ERROR: \w+Sanitizer|runtime error', log):
             tap.result(False, 'the agent ran clean under the sanitizers', log)
         if tap.failures:
             sys.stderr.write(log[-3000:])
