@@ -38,7 +38,7 @@
 #define MAX_TARGETS 256         /* read from a TARGETS reply */
 #define MAX_TYPES 16
 #define MAX_WAITING 32          /* X requests waiting for client data */
-#define MAX_OUTGOING 8          /* INCR transfers to X clients */
+#define MAX_OUTGOING 4          /* INCR transfers to X clients */
 #define MAX_CONVERSIONS 8       /* client requests waiting for X data */
 #define X_TIMEOUT_MS 10000      /* an X client's answer or INCR step */
 #define CLIENT_TIMEOUT_MS 30000 /* the SPICE client's data */
