@@ -74,7 +74,7 @@ class Run:
         deadline = time.monotonic() + timeout
         while True:
             got = self.targets(selection)
-            if got is not None and want(got):
+            if want(got):
                 return got
             if time.monotonic() > deadline:
                 return got
@@ -134,7 +134,7 @@ def main():
         # ---- client to guest ----
         text = 'h\u00e9llo from the client \u20ac \u65e5\u672c\n'.encode()
         port.send(message(GRAB, sel_head(CLIPBOARD_SEL) + struct.pack('<I', UTF8)))
-        targets = run.wait_targets('clipboard', lambda t: 'UTF8_STRING' in t)
+        targets = run.wait_targets('clipboard', lambda t: t is not None and 'UTF8_STRING' in t)
         tap.result(got is not None and got[1] == CAPS and targets is not None and
                    {'TARGETS', 'UTF8_STRING', 'text/plain;charset=utf-8', 'STRING'} <= set(targets),
                    'a client grab makes the agent own CLIPBOARD with the text targets', (got, targets))
@@ -151,31 +151,36 @@ def main():
                    (out, out2))
 
         big = (b'0123456789abcdef' * (BIG // 16 - 1) + 'end \u00e9\n'.encode())
+        # A new grab of the same type: released first, so that no paste
+        # can meet the previous grab's data.
+        port.send(message(RELEASE, sel_head(CLIPBOARD_SEL)))
+        released = run.wait_targets('clipboard', lambda t: t is None, timeout=10)
         port.send(message(GRAB, sel_head(CLIPBOARD_SEL) + struct.pack('<I', UTF8)))
-        time.sleep(0.3)
+        run.wait_targets('clipboard', lambda t: t is not None and 'UTF8_STRING' in t)
         out, seen, rc = paste(run, port, 'clipboard', 'UTF8_STRING', UTF8, big)
         log = open(log_path, 'rb').read().decode(errors='replace')
-        tap.result(out == big and 'sending %d bytes incrementally' % len(big) in log,
+        tap.result(released is None and out == big and
+                   'sending %d bytes incrementally' % len(big) in log,
                    'a 2 MiB text reaches X through INCR', (len(out), rc, log[-500:]))
 
         image = png_image()
         port.send(message(GRAB, sel_head(CLIPBOARD_SEL) + struct.pack('<I', PNG)))
-        run.wait_targets('clipboard', lambda t: 'image/png' in t)
+        run.wait_targets('clipboard', lambda t: t is not None and 'image/png' in t)
         out, seen, rc = paste(run, port, 'clipboard', 'image/png', PNG, image)
         tap.result(seen is not None and seen[2][4:8] == struct.pack('<I', PNG) and out == image,
                    'a client PNG: xclip -o -t image/png gets it byte for byte', (seen, out[:16]))
 
         ptext = b'primary from the client'
         port.send(message(GRAB, sel_head(PRIMARY_SEL) + struct.pack('<I', UTF8)))
-        run.wait_targets('primary', lambda t: 'UTF8_STRING' in t)
+        run.wait_targets('primary', lambda t: t is not None and 'UTF8_STRING' in t)
         out, seen, rc = paste(run, port, 'primary', 'UTF8_STRING', UTF8, ptext, sel_byte=1)
         tap.result(seen is not None and seen[2][:1] == b'\x01' and out == ptext,
                    'PRIMARY: a client grab of primary is pasted from PRIMARY', (seen, out))
 
         before = run.targets('clipboard'), run.targets('primary')
         port.send(message(CLIENT_DISCONNECTED, struct.pack('<I', 0), port=VDP_SERVER_PORT))
-        after = (run.wait_targets('clipboard', lambda t: False, timeout=1),
-                 run.wait_targets('primary', lambda t: False, timeout=1))
+        after = (run.wait_targets('clipboard', lambda t: t is None),
+                 run.wait_targets('primary', lambda t: t is None))
         tap.result(before[0] is not None and before[1] is not None and after == (None, None),
                    'CLIENT_DISCONNECTED: the agent gives up both selections', (before, after))
 
