@@ -102,6 +102,27 @@ if [ -x "$build/agent/oriel-agent-x11" ]; then
     strip -o "$tmp/oriel-agent-x11.stripped" "$build/agent/oriel-agent-x11"
     ssize=$(stat -c %s "$tmp/oriel-agent-x11.stripped")
     echo "oriel-agent-x11 (dynamic, this build's flags): $xsize bytes, stripped $ssize bytes ($((ssize / 1024)) KiB); $(linked "$build/agent/oriel-agent-x11")"
+    # Its idle RSS on the host under Xvfb (the test guest has no X server),
+    # a pty for the port with no client on it.
+    if command -v Xvfb >/dev/null; then
+        python3 - "$build/agent/oriel-agent-x11" "$tmp" <<'PY'
+import os, subprocess, sys, time
+agent, tmp = sys.argv[1:3]
+r, w = os.pipe()
+xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-nolisten', 'tcp'], pass_fds=[w],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(w)
+display = os.read(r, 64).decode().strip()
+master, slave = os.openpty()
+proc = subprocess.Popen([agent, '--port', os.ttyname(slave), '--socket', tmp + '/x11.sock',
+                         '--no-xfer'], env=dict(os.environ, DISPLAY=':' + display),
+                        stderr=subprocess.DEVNULL)
+time.sleep(2)
+rss = [l.split()[1] for l in open('/proc/%d/smaps_rollup' % proc.pid) if l.startswith('Rss:')]
+print('oriel-agent-x11 idle under Xvfb (host, glibc): Rss: %s kB' % (rss[0] if rss else '?'))
+proc.terminate(); proc.wait(); xvfb.terminate(); xvfb.wait()
+PY
+    fi
 fi
 
 echo "== console overhead (guest-console round trip)"
