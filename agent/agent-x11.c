@@ -1000,6 +1000,7 @@ x11_apply_monitors(void *opaque, const VDAgentMonitorsConfig *config,
     unsigned n = 0;
     unsigned width = 0, height = 0;
     int min_w, min_h, max_w, max_h;
+    unsigned cur_w = 0, cur_h = 0;
     XRRScreenResources *res = NULL;
     int r = 0;
 
@@ -1058,19 +1059,39 @@ x11_apply_monitors(void *opaque, const VDAgentMonitorsConfig *config,
         r = -ENOSPC;
         goto out;
     }
-    /* Already so: nothing to do. */
-    if (n == 1 && (unsigned)DisplayWidth(x->dpy, DefaultScreen(x->dpy)) ==
-                  width &&
-        (unsigned)DisplayHeight(x->dpy, DefaultScreen(x->dpy)) == height)
-        goto out;
-    x_error_code = 0;
-    /* CRTCs off, the screen resized, then each monitor on its CRTC. */
-    for (int i = 0; i < res->ncrtc; i++)
-        if (XRRSetCrtcConfig(x->dpy, res, res->crtcs[i], CurrentTime, 0, 0,
-                             None, RR_Rotate_0, NULL, 0) != RRSetConfigSuccess)
+    /* The root window's geometry is the screen's current size (Xlib's
+     * DisplayWidth is the size at connection time). */
+    {
+        Window root_ret;
+        int gx, gy;
+        unsigned border, depth;
+
+        if (!XGetGeometry(x->dpy, x->root, &root_ret, &gx, &gy, &cur_w, &cur_h,
+                          &border, &depth)) {
             r = -EIO;
+            goto out;
+        }
+    }
+    x_error_code = 0;
+    /* As xrandr does: CRTCs that would not fit the new screen off, the
+     * screen resized, then each monitor on its CRTC, and CRTCs of monitors
+     * no longer there off. */
+    for (int i = 0; i < res->ncrtc; i++) {
+        XRRCrtcInfo *crtc = XRRGetCrtcInfo(x->dpy, res, res->crtcs[i]);
+        bool off = crtc && crtc->mode != None &&
+                   ((unsigned)i >= n ||
+                    crtc->x + (int)crtc->width > (int)width ||
+                    crtc->y + (int)crtc->height > (int)height);
+
+        if (off && XRRSetCrtcConfig(x->dpy, res, res->crtcs[i], CurrentTime,
+                                    0, 0, None, RR_Rotate_0, NULL, 0) !=
+                   RRSetConfigSuccess)
+            r = -EIO;
+        if (crtc)
+            XRRFreeCrtcInfo(crtc);
+    }
     XSync(x->dpy, False);
-    if (r == 0 && !x_error_code) {
+    if (r == 0 && !x_error_code && (width != cur_w || height != cur_h)) {
         int screen = DefaultScreen(x->dpy);
         double mm_per_px = (double)DisplayWidthMM(x->dpy, screen) /
                            DisplayWidth(x->dpy, screen);
