@@ -301,6 +301,44 @@ on_clipboard_data(void *opaque, uint8_t selection, uint32_t type,
         else
             conn_reply(c, status, data, len);
     }
+    if (d->config->backend && d->config->backend->clipboard_data)
+        d->config->backend->clipboard_data(d->config->backend->opaque,
+                                           selection, type, data, len,
+                                           status);
+}
+
+/* The rest of the session's callbacks only concern the backend. */
+static int
+on_apply_monitors(void *opaque, const VDAgentMonitorsConfig *config,
+                  size_t size)
+{
+    const OrielAgentBackend *b = ((Daemon *)opaque)->config->backend;
+
+    return b && b->apply_monitors ? b->apply_monitors(b->opaque, config, size)
+                                  : 0;
+}
+
+static void
+on_client_grab(void *opaque, uint8_t selection, const uint32_t *types,
+               unsigned n_types)
+{
+    const OrielAgentBackend *b = ((Daemon *)opaque)->config->backend;
+
+    if (b && b->client_grab)
+        b->client_grab(b->opaque, selection, types, n_types);
+}
+
+static void
+on_guest_request(void *opaque, uint8_t selection, uint32_t type)
+{
+    Daemon *d = opaque;
+    const OrielAgentBackend *b = d->config->backend;
+
+    if (b && b->guest_request)
+        b->guest_request(b->opaque, selection, type);
+    else
+        oriel_agent_session_clipboard_reply(d->session, selection, type,
+                                            NULL, 0);
 }
 
 static bool
@@ -535,14 +573,19 @@ oriel_agent_daemon_run(const OrielAgentDaemonConfig *config)
 {
     static const OrielAgentSessionOps ops = {
         .clipboard_data = on_clipboard_data,
+        .apply_monitors = on_apply_monitors,
+        .client_grab = on_client_grab,
+        .guest_request = on_guest_request,
     };
+    const OrielAgentBackend *backend = config->backend;
+    bool backend_started = false;
     OrielAgentSessionConfig session_config = {
         .xfer_dir = config->xfer_dir,
         .max_clipboard = config->max_clipboard,
         .max_message = config->max_clipboard + 4096,
         .audio_volume_sync = config->audio_volume_sync,
     };
-    struct pollfd pfds[2 + MAX_CONNECTIONS];
+    struct pollfd pfds[3 + MAX_CONNECTIONS];
     struct sigaction sa = { .sa_handler = on_signal };
     Daemon d = {
         .config = config,
@@ -571,6 +614,14 @@ oriel_agent_daemon_run(const OrielAgentDaemonConfig *config)
                 strerror(-r));
         goto out;
     }
+    if (backend && backend->start) {
+        r = backend->start(backend->opaque, d.session);
+        if (r < 0) {
+            log_msg("cannot start the backend: %s", strerror(-r));
+            goto out;
+        }
+    }
+    backend_started = true;
     log_msg("running; control socket %s, files into %s", config->socket_path,
             config->xfer_dir ? config->xfer_dir : "(disabled)");
     port_open(&d);
@@ -581,6 +632,8 @@ oriel_agent_daemon_run(const OrielAgentDaemonConfig *config)
         int64_t wake = -1;
         nfds_t n = 0;
         int port_index = -1;
+        int listen_index;
+        int backend_index = -1;
         int conn_index[MAX_CONNECTIONS];
 
         if (d.port_fd >= 0) {
@@ -595,7 +648,23 @@ oriel_agent_daemon_run(const OrielAgentDaemonConfig *config)
         } else {
             wake = d.reopen_at;
         }
+        listen_index = (int)n;
         pfds[n++] = (struct pollfd) { .fd = d.listen_fd, .events = POLLIN };
+        if (backend) {
+            int fd = backend->fd ? backend->fd(backend->opaque) : -1;
+            int backend_wake = backend->dispatch
+                               ? backend->dispatch(backend->opaque) : -1;
+
+            if (backend_wake >= 0 && (wake < 0 || now + backend_wake < wake))
+                wake = now + backend_wake;
+            if (fd >= 0) {
+                backend_index = (int)n;
+                pfds[n++] = (struct pollfd) { .fd = fd, .events = POLLIN };
+            }
+            /* What dispatching queued for the port. */
+            if (port_index >= 0 && out->len > 0)
+                pfds[port_index].events |= POLLOUT;
+        }
         for (size_t i = 0; i < MAX_CONNECTIONS; i++) {
             Connection *c = &d.conns[i];
 
@@ -641,8 +710,11 @@ oriel_agent_daemon_run(const OrielAgentDaemonConfig *config)
         } else if (now_ms() >= d.reopen_at) {
             port_open(&d);
         }
-        if (pfds[port_index >= 0 ? 1 : 0].revents & POLLIN)
+        if (pfds[listen_index].revents & POLLIN)
             accept_connection(&d);
+        if (backend_index >= 0 && (pfds[backend_index].revents & POLLIN) &&
+            backend->dispatch)
+            backend->dispatch(backend->opaque);
         for (size_t i = 0; i < MAX_CONNECTIONS; i++) {
             Connection *c = &d.conns[i];
 
@@ -663,6 +735,8 @@ oriel_agent_daemon_run(const OrielAgentDaemonConfig *config)
     }
     log_msg("exiting on signal %d", (int)quit_signal);
 out:
+    if (backend_started && backend && backend->stop)
+        backend->stop(backend->opaque);
     for (size_t i = 0; i < MAX_CONNECTIONS; i++)
         if (d.conns[i].fd >= 0)
             conn_close(&d.conns[i]);

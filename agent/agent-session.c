@@ -21,6 +21,7 @@
 #define MAX_PENDING_REQUESTS 64
 #define MAX_VOLUME_CHANNELS 8
 #define MAX_DISPLAY_INFO 8
+#define MAX_GUEST_REQUESTS 8
 
 typedef enum {
     OWNER_NONE,
@@ -34,6 +35,14 @@ typedef struct Selection {
     uint32_t guest_type;
     uint8_t *guest_data;
     size_t guest_len;
+    /* OWNER_GUEST with data on demand (clipboard_grab): the types offered,
+     * and the client's requests the backend has yet to answer, oldest
+     * first. */
+    bool guest_lazy;
+    uint32_t guest_types[MAX_GRAB_TYPES];
+    unsigned n_guest_types;
+    uint32_t guest_requests[MAX_GUEST_REQUESTS][2];   /* type, port */
+    unsigned n_guest_requests;
     /* OWNER_CLIENT: what the client offers */
     uint32_t client_types[MAX_GRAB_TYPES];
     unsigned n_client_types;
@@ -172,6 +181,10 @@ out:
     return r;
 }
 
+static int send_clipboard(OrielAgentSession *s, uint32_t port,
+                          uint8_t selection, uint32_t type,
+                          const uint8_t *data, size_t len);
+
 static void
 selection_clear_guest(Selection *sel)
 {
@@ -179,6 +192,34 @@ selection_clear_guest(Selection *sel)
     sel->guest_data = NULL;
     sel->guest_len = 0;
     sel->guest_type = VD_AGENT_CLIPBOARD_NONE;
+    sel->guest_lazy = false;
+    sel->n_guest_types = 0;
+    sel->n_guest_requests = 0;
+}
+
+/* The guest's grab ends: the client's requests still waiting for the
+ * backend get empty answers, so that it does not wait for them. */
+static void
+selection_end_guest(OrielAgentSession *s, uint8_t selection)
+{
+    Selection *sel = &s->selections[selection];
+
+    if (s->connected)
+        for (unsigned i = 0; i < sel->n_guest_requests; i++)
+            send_clipboard(s, sel->guest_requests[i][1], selection,
+                           sel->guest_requests[i][0], NULL, 0);
+    selection_clear_guest(sel);
+}
+
+static void
+notify_client_grab(OrielAgentSession *s, uint8_t selection)
+{
+    const Selection *sel = &s->selections[selection];
+
+    if (s->ops && s->ops->client_grab)
+        s->ops->client_grab(s->opaque, selection, sel->client_types,
+                            sel->owner == OWNER_CLIENT ? sel->n_client_types
+                                                       : 0);
 }
 
 /* Answers every pending request of a selection with nothing. */
@@ -256,7 +297,14 @@ send_grab(OrielAgentSession *s, uint8_t selection)
     Selection *sel = &s->selections[selection];
     uint8_t head[12];
     size_t head_len = selection_header(s, selection, head);
-    uint32_t type = htole32(sel->guest_type);
+    uint32_t types[MAX_GRAB_TYPES];
+    unsigned n_types = 0;
+
+    if (sel->guest_lazy)
+        for (unsigned i = 0; i < sel->n_guest_types; i++)
+            types[n_types++] = htole32(sel->guest_types[i]);
+    else
+        types[n_types++] = htole32(sel->guest_type);
 
     if (!negotiated(s, VD_AGENT_CAP_CLIPBOARD_BY_DEMAND))
         return -EOPNOTSUPP;
@@ -275,7 +323,7 @@ send_grab(OrielAgentSession *s, uint8_t selection)
         head_len += 4;
     }
     return send_message(s, VDP_CLIENT_PORT, VD_AGENT_CLIPBOARD_GRAB, head,
-                        head_len, &type, sizeof(type));
+                        head_len, types, n_types * sizeof(types[0]));
 }
 
 static int
@@ -308,8 +356,12 @@ forget_client(OrielAgentSession *s)
         Selection *sel = &s->selections[i];
 
         selection_fail_pending(s, i, -ECONNRESET);
-        if (sel->owner == OWNER_CLIENT)
+        /* The client's requests go with it. */
+        sel->n_guest_requests = 0;
+        if (sel->owner == OWNER_CLIENT) {
             sel->owner = OWNER_NONE;
+            notify_client_grab(s, i);
+        }
         sel->n_client_types = 0;
         sel->serial = 0;
     }
@@ -438,11 +490,12 @@ handle_grab(OrielAgentSession *s, const uint8_t *data, size_t size)
     if (n > MAX_GRAB_TYPES)
         n = MAX_GRAB_TYPES;
     if (sel->owner == OWNER_GUEST)
-        selection_clear_guest(sel);
+        selection_end_guest(s, selection);
     sel->owner = OWNER_CLIENT;
     sel->n_client_types = (unsigned)n;
     for (size_t i = 0; i < n; i++)
         sel->client_types[i] = read_le32(data + 4 * i);
+    notify_client_grab(s, selection);
     return;
 drop:
     s->dropped++;
@@ -463,6 +516,24 @@ handle_request(OrielAgentSession *s, uint32_t port, const uint8_t *data,
     }
     sel = &s->selections[selection];
     type = read_le32(data);
+    if (sel->owner == OWNER_GUEST && sel->guest_lazy) {
+        bool offered = false;
+
+        for (unsigned i = 0; i < sel->n_guest_types; i++)
+            offered |= sel->guest_types[i] == type;
+        /* The backend answers in order; more requests than it can hold
+         * at once, or none to ask, get an empty answer now. */
+        if (!offered || !s->ops || !s->ops->guest_request ||
+            sel->n_guest_requests >= MAX_GUEST_REQUESTS) {
+            send_clipboard(s, port, selection, type, NULL, 0);
+            return;
+        }
+        sel->guest_requests[sel->n_guest_requests][0] = type;
+        sel->guest_requests[sel->n_guest_requests][1] = port;
+        sel->n_guest_requests++;
+        s->ops->guest_request(s->opaque, selection, type);
+        return;
+    }
     /* Data too large for the client goes as an empty answer of the type
      * asked, as does a request for something we do not hold. */
     if (sel->owner != OWNER_GUEST || sel->guest_type != type ||
@@ -514,6 +585,7 @@ handle_release(OrielAgentSession *s, const uint8_t *data, size_t size)
     sel->owner = OWNER_NONE;
     sel->n_client_types = 0;
     selection_fail_pending(s, selection, -ENOENT);
+    notify_client_grab(s, selection);
 }
 
 static void
@@ -872,7 +944,7 @@ oriel_agent_session_clipboard_set(OrielAgentSession *s, uint8_t selection,
         memcpy(copy, data, len);
     }
     sel = &s->selections[selection];
-    selection_clear_guest(sel);
+    selection_end_guest(s, selection);
     selection_fail_pending(s, selection, -ECANCELED);
     sel->owner = OWNER_GUEST;
     sel->guest_type = type;
@@ -882,6 +954,59 @@ oriel_agent_session_clipboard_set(OrielAgentSession *s, uint8_t selection,
     if (!s->connected || !s->client_caps_received)
         return -EOPNOTSUPP;
     return send_grab(s, selection);
+}
+
+int
+oriel_agent_session_clipboard_grab(OrielAgentSession *s, uint8_t selection,
+                                   const uint32_t *types, unsigned n_types)
+{
+    Selection *sel;
+
+    if (selection >= ORIEL_AGENT_SELECTION_COUNT || n_types == 0 ||
+        n_types > MAX_GRAB_TYPES)
+        return -EINVAL;
+    for (unsigned i = 0; i < n_types; i++) {
+        if (types[i] == VD_AGENT_CLIPBOARD_NONE || types[i] >= 0x10000)
+            return -EINVAL;
+        for (unsigned j = 0; j < i; j++)
+            if (types[j] == types[i])
+                return -EINVAL;
+    }
+    sel = &s->selections[selection];
+    selection_end_guest(s, selection);
+    selection_fail_pending(s, selection, -ECANCELED);
+    sel->owner = OWNER_GUEST;
+    sel->guest_lazy = true;
+    memcpy(sel->guest_types, types, n_types * sizeof(types[0]));
+    sel->n_guest_types = n_types;
+    sel->n_client_types = 0;
+    if (!s->connected || !s->client_caps_received)
+        return -EOPNOTSUPP;
+    return send_grab(s, selection);
+}
+
+int
+oriel_agent_session_clipboard_reply(OrielAgentSession *s, uint8_t selection,
+                                    uint32_t type, const uint8_t *data,
+                                    size_t len)
+{
+    Selection *sel;
+    uint32_t port;
+
+    if (selection >= ORIEL_AGENT_SELECTION_COUNT)
+        return -EINVAL;
+    sel = &s->selections[selection];
+    if (sel->n_guest_requests == 0 || sel->guest_requests[0][0] != type)
+        return -ENOENT;
+    port = sel->guest_requests[0][1];
+    sel->n_guest_requests--;
+    memmove(sel->guest_requests[0], sel->guest_requests[1],
+            sel->n_guest_requests * sizeof(sel->guest_requests[0]));
+    if (len > s->max_clipboard ||
+        (s->client_max_clipboard >= 0 &&
+         len > (size_t)s->client_max_clipboard))
+        len = 0;
+    return send_clipboard(s, port, selection, type, len ? data : NULL, len);
 }
 
 int
@@ -900,7 +1025,8 @@ oriel_agent_session_clipboard_get(OrielAgentSession *s, uint8_t selection,
         return -EINVAL;
     sel = &s->selections[selection];
     if (sel->owner == OWNER_GUEST) {
-        if (sel->guest_type != type)
+        /* Data on demand lives in the backend, not here. */
+        if (sel->guest_lazy || sel->guest_type != type)
             return -ENOENT;
         *ret_data = sel->guest_data;
         *ret_len = sel->guest_len;
@@ -948,7 +1074,7 @@ oriel_agent_session_clipboard_release(OrielAgentSession *s, uint8_t selection)
     sel = &s->selections[selection];
     if (sel->owner != OWNER_GUEST)
         return 0;
-    selection_clear_guest(sel);
+    selection_end_guest(s, selection);
     sel->owner = OWNER_NONE;
     if (!s->connected || !s->client_caps_received ||
         !negotiated(s, VD_AGENT_CAP_CLIPBOARD_BY_DEMAND))
@@ -1066,9 +1192,15 @@ oriel_agent_session_format_status(const OrielAgentSession *s, char **ret_text)
 
         text_printf(&t, "%s: owner=%s", selection_names[i],
                     owners[sel->owner]);
-        if (sel->owner == OWNER_GUEST)
+        if (sel->owner == OWNER_GUEST && sel->guest_lazy) {
+            text_printf(&t, " types=");
+            for (unsigned j = 0; j < sel->n_guest_types; j++)
+                text_printf(&t, "%s%" PRIu32, j ? "," : "",
+                            sel->guest_types[j]);
+        } else if (sel->owner == OWNER_GUEST) {
             text_printf(&t, " type=%" PRIu32 " size=%zu", sel->guest_type,
                         sel->guest_len);
+        }
         if (sel->owner == OWNER_CLIENT) {
             text_printf(&t, " types=");
             for (unsigned j = 0; j < sel->n_client_types; j++)

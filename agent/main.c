@@ -5,6 +5,9 @@
  */
 #include "agent-daemon.h"
 #include "oriel-agent.h"
+#ifdef ORIEL_AGENT_X11
+#include "agent-x11.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +29,17 @@ static const char *
 socket_path(void)
 {
     const char *path = getenv("ORIEL_AGENT_SOCKET");
+#ifdef ORIEL_AGENT_X11
+    /* The X11 agent runs in the user's session, which cannot write /run. */
+    static char session_path[108];
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+    if (!(path && *path) && runtime && *runtime &&
+        (size_t)snprintf(session_path, sizeof(session_path),
+                         "%s/oriel-agent.sock", runtime) <
+        sizeof(session_path))
+        return session_path;
+#endif
 
     return path && *path ? path : ORIEL_AGENT_DEFAULT_SOCKET;
 }
@@ -103,7 +117,25 @@ cmd_daemon(int argc, char **argv)
             return 2;
         }
     }
+#ifdef ORIEL_AGENT_X11
+    {
+        OrielAgentX11Config x11_config = {
+            .max_clipboard = config.max_clipboard,
+            .verbose = config.verbose,
+        };
+        OrielAgentBackend *backend = NULL;
+        int r;
+
+        if (oriel_agent_x11_new(&x11_config, &backend) < 0)
+            return 1;
+        config.backend = backend;
+        r = oriel_agent_daemon_run(&config);
+        oriel_agent_x11_free(backend);
+        return r < 0 ? 1 : 0;
+    }
+#else
     return oriel_agent_daemon_run(&config) < 0 ? 1 : 0;
+#endif
 }
 
 /* ---- control socket client -------------------------------------------- */

@@ -99,6 +99,16 @@ typedef struct OrielAgentSessionOps {
      * decides the REPLY.  May be NULL (always success). */
     int (*apply_monitors)(void *opaque, const VDAgentMonitorsConfig *config,
                           size_t size);
+    /* The client grabbed selection offering types (n_types of them), or
+     * its grab ended (n_types 0: released, taken over by the guest, or the
+     * client went away).  May be NULL. */
+    void (*client_grab)(void *opaque, uint8_t selection,
+                        const uint32_t *types, unsigned n_types);
+    /* The client asks for type of a selection the guest grabbed with
+     * oriel_agent_session_clipboard_grab(): the backend fetches the data
+     * and answers with oriel_agent_session_clipboard_reply(), in the order
+     * of the requests.  May be NULL (every request gets an empty answer). */
+    void (*guest_request)(void *opaque, uint8_t selection, uint32_t type);
 } OrielAgentSessionOps;
 
 typedef struct OrielAgentSessionConfig {
@@ -137,6 +147,21 @@ void oriel_agent_session_count_written(OrielAgentSession *session,
 int oriel_agent_session_clipboard_set(OrielAgentSession *session,
                                       uint8_t selection, uint32_t type,
                                       const uint8_t *data, size_t len);
+/* The guest copies, data on demand (a window system's selection): takes
+ * the grab of selection offering types (at most 16; duplicates and
+ * VD_AGENT_CLIPBOARD_NONE refused with -EINVAL).  Client requests then
+ * reach ops->guest_request.  -EOPNOTSUPP as for clipboard_set. */
+int oriel_agent_session_clipboard_grab(OrielAgentSession *session,
+                                       uint8_t selection,
+                                       const uint32_t *types,
+                                       unsigned n_types);
+/* The answer to the oldest ops->guest_request of selection: data of type
+ * (len 0: the guest could not provide it), copied.  Data over the client's
+ * MAX_CLIPBOARD goes as an empty answer.  -ENOENT when no request of that
+ * type waits (the grab changed since). */
+int oriel_agent_session_clipboard_reply(OrielAgentSession *session,
+                                        uint8_t selection, uint32_t type,
+                                        const uint8_t *data, size_t len);
 /* The guest pastes.  0 with a pointer to the guest's own data (valid until
  * the next call changing the clipboard); -EAGAIN when a request went to the
  * client (the answer comes through ops->clipboard_data); -ENOENT when

@@ -11,6 +11,7 @@ packages="
   qemu-system-x86 qemu-utils seabios ovmf
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
   xvfb xauth xfonts-base xdotool xclip openssl python3 procps
+  libx11-dev libxfixes-dev libxrandr-dev x11-xserver-utils xserver-xephyr
 "
 
 # The test guest is built from the kernel and busybox packages the apt lists

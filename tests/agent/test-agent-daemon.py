@@ -6,7 +6,6 @@
 # requests, garbage from the host) where the e2e test runs the static
 # binary, which has no sanitizers.  TAP output.
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -18,9 +17,8 @@ import tty
 build = os.environ['ORIEL_BUILD_DIR']
 agent = os.path.join(build, 'agent', 'oriel-agent-host')
 
-VDP_CLIENT_PORT, VDP_SERVER_PORT = 1, 2
-MONITORS_CONFIG, REPLY, CLIPBOARD, CAPS, GRAB, REQUEST = 2, 3, 4, 6, 7, 8
-UTF8 = 1
+from agent_harness import CAPS, CLIPBOARD, GRAB, MONITORS_CONFIG, REPLY, REQUEST, UTF8, Port, message
+
 CAP_BITS = (1 << 3) | (1 << 5) | (1 << 6) | (1 << 14)  # reply, by-demand, selection, detailed
 
 n = 0
@@ -36,44 +34,6 @@ def result(ok, what, detail=''):
     for line in str(detail).splitlines() if not ok else []:
         print('# ' + line)
     sys.stdout.flush()
-
-
-def message(mtype, body, port=VDP_CLIENT_PORT):
-    data = struct.pack('<IIQI', 1, mtype, 0, len(body)) + body
-    out = b''
-    for i in range(0, len(data), 2048):
-        piece = data[i:i + 2048]
-        out += struct.pack('<II', port, len(piece)) + piece
-    return out
-
-
-class Port:
-    """The host side of the pty: chunk framing both ways."""
-
-    def __init__(self, fd):
-        self.fd = fd
-        self.buf = b''
-
-    def send(self, data):
-        os.write(self.fd, data)
-
-    def read_message(self, timeout=10):
-        deadline = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 8:
-                port, size = struct.unpack('<II', self.buf[:8])
-                if len(self.buf) >= 8 + size and size >= 20:
-                    chunk = self.buf[8:8 + size]
-                    _, mtype, _, msize = struct.unpack('<IIQI', chunk[:20])
-                    if msize == size - 20:
-                        self.buf = self.buf[8 + size:]
-                        return port, mtype, chunk[20:]
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.fd], [], [], left)
-            if r:
-                self.buf += os.read(self.fd, 65536)
 
 
 def cli(sock, *args, stdin=b''):

@@ -17,6 +17,12 @@ typedef struct {
     GBytes *answer;
     int answer_status;
     int monitors_result;
+    /* the backend's callbacks: client grabs and requests for guest data */
+    guint client_grabs;
+    guint8 grab_selection;
+    guint grab_types;
+    guint requests;
+    guint32 request_type;
 } Fixture;
 
 static void
@@ -41,9 +47,30 @@ on_monitors(void *opaque, const VDAgentMonitorsConfig *config, size_t size)
     return f->monitors_result;
 }
 
+static void
+on_client_grab(void *opaque, uint8_t selection, const uint32_t *types, unsigned n_types)
+{
+    Fixture *f = opaque;
+
+    f->client_grabs++;
+    f->grab_selection = selection;
+    f->grab_types = n_types;
+}
+
+static void
+on_guest_request(void *opaque, uint8_t selection, uint32_t type)
+{
+    Fixture *f = opaque;
+
+    f->requests++;
+    f->request_type = type;
+}
+
 static const OrielAgentSessionOps test_ops = {
     .clipboard_data = on_clipboard_data,
     .apply_monitors = on_monitors,
+    .client_grab = on_client_grab,
+    .guest_request = on_guest_request,
 };
 
 static void
@@ -363,6 +390,88 @@ test_guest_to_client(Fixture *f, gconstpointer data)
     out = peer_take(f->session);
     m = only_message(out, VD_AGENT_CLIPBOARD_RELEASE);
     g_assert_cmpuint(g_bytes_get_size(m->data), ==, 4);
+}
+
+/* A window system's copy: several types offered, data fetched on demand
+ * and answered in order; the grab's end answers what is still waiting. */
+static void
+test_guest_on_demand(Fixture *f, gconstpointer data)
+{
+    const guint32 types[] = { VD_AGENT_CLIPBOARD_UTF8_TEXT, VD_AGENT_CLIPBOARD_IMAGE_PNG };
+    const guint32 dup[] = { 1, 1 };
+    guint8 request[] = { 0, 0, 0, 0, 1, 0, 0, 0 };
+    guint8 request_bmp[] = { 0, 0, 0, 0, 3, 0, 0, 0 };
+    g_autoptr(GPtrArray) out = NULL;
+    const uint8_t *got = NULL;
+    size_t got_len = 0;
+    const guint8 *p;
+    PeerMessage *m;
+
+    client_full(f);
+    g_assert_cmpint(oriel_agent_session_clipboard_grab(f->session, 0, dup, 2), ==, -EINVAL);
+    g_assert_cmpint(oriel_agent_session_clipboard_grab(f->session, 0, types, 0), ==, -EINVAL);
+    g_assert_cmpint(oriel_agent_session_clipboard_grab(f->session, 0, types, 2), ==, 0);
+    out = peer_take(f->session);
+    m = only_message(out, VD_AGENT_CLIPBOARD_GRAB);
+    /* selection, serial, two types */
+    g_assert_cmpuint(g_bytes_get_size(m->data), ==, 16);
+    p = g_bytes_get_data(m->data, NULL);
+    g_assert_cmpuint(p[8], ==, 1);
+    g_assert_cmpuint(p[12], ==, 2);
+    assert_status_has(f, "clipboard: owner=guest types=1,2");
+    /* The data lives in the backend. */
+    g_assert_cmpint(oriel_agent_session_clipboard_get(f->session, 0, 1, &got, &got_len), ==,
+                    -ENOENT);
+
+    /* A type not offered: an empty answer at once. */
+    peer_send(f->session, VDP_CLIENT_PORT, VD_AGENT_CLIPBOARD_REQUEST, request_bmp,
+              sizeof(request_bmp), NULL, 0);
+    g_clear_pointer(&out, g_ptr_array_unref);
+    out = peer_take(f->session);
+    m = only_message(out, VD_AGENT_CLIPBOARD);
+    g_assert_cmpuint(g_bytes_get_size(m->data), ==, 8);
+    g_assert_cmpuint(f->requests, ==, 0);
+
+    /* An offered type reaches the backend; its reply goes out. */
+    peer_send(f->session, VDP_CLIENT_PORT, VD_AGENT_CLIPBOARD_REQUEST, request, sizeof(request),
+              NULL, 0);
+    g_assert_cmpuint(f->requests, ==, 1);
+    g_assert_cmpuint(f->request_type, ==, 1);
+    g_assert_cmpint(oriel_agent_session_clipboard_reply(f->session, 0, 2,
+                                                        (const uint8_t *)"x", 1), ==, -ENOENT);
+    g_assert_cmpint(oriel_agent_session_clipboard_reply(f->session, 0, 1,
+                                                        (const uint8_t *)"from X", 6), ==, 0);
+    g_assert_cmpint(oriel_agent_session_clipboard_reply(f->session, 0, 1,
+                                                        (const uint8_t *)"again", 5), ==, -ENOENT);
+    g_clear_pointer(&out, g_ptr_array_unref);
+    out = peer_take(f->session);
+    m = only_message(out, VD_AGENT_CLIPBOARD);
+    g_assert_cmpmem((const guint8 *)g_bytes_get_data(m->data, NULL) + 8,
+                    g_bytes_get_size(m->data) - 8, "from X", 6);
+
+    /* A request still waiting when the client grabs: answered empty, and
+     * the backend hears of the client's grab. */
+    peer_send(f->session, VDP_CLIENT_PORT, VD_AGENT_CLIPBOARD_REQUEST, request, sizeof(request),
+              NULL, 0);
+    {
+        guint8 grab[] = { 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0 };
+
+        peer_send(f->session, VDP_CLIENT_PORT, VD_AGENT_CLIPBOARD_GRAB, grab, sizeof(grab),
+                  NULL, 0);
+    }
+    g_clear_pointer(&out, g_ptr_array_unref);
+    out = peer_take(f->session);
+    m = only_message(out, VD_AGENT_CLIPBOARD);
+    g_assert_cmpuint(g_bytes_get_size(m->data), ==, 8);
+    g_assert_cmpuint(f->client_grabs, ==, 1);
+    g_assert_cmpuint(f->grab_types, ==, 1);
+    g_assert_cmpint(oriel_agent_session_clipboard_reply(f->session, 0, 1,
+                                                        (const uint8_t *)"late", 4), ==, -ENOENT);
+
+    /* The client goes away: its grab ends for the backend too. */
+    peer_send(f->session, VDP_SERVER_PORT, VD_AGENT_CLIENT_DISCONNECTED, NULL, 0, NULL, 0);
+    g_assert_cmpuint(f->client_grabs, ==, 2);
+    g_assert_cmpuint(f->grab_types, ==, 0);
 }
 
 /* A guest copy made before any client arrives is offered once one does. */
@@ -788,6 +897,7 @@ main(int argc, char **argv)
     ADD("client-to-guest", test_client_to_guest);
     ADD("no-selection-cap", test_no_selection_cap);
     ADD("guest-to-client", test_guest_to_client);
+    ADD("guest-on-demand", test_guest_on_demand);
     ADD("grab-before-client", test_grab_before_client);
     ADD("grab-serials", test_grab_serials);
     ADD("request-abandoned", test_request_abandoned);

@@ -4,9 +4,11 @@
 # throughput and latency with a real SPICE client (spice-clipboard):
 # an 8 MiB clipboard and a 64 MiB file transfer from client to guest, and
 # small-text latency from the client's grab to the data read in the guest;
-# beside the ceiling of the same file transfer into a minimal reader
-# (agent-bench-reader.c).  The raw virtio-serial ceiling is not measured:
-# it needs a second port on a plain chardev, which orielctl does not offer.
+# beside two ceilings measured in the same guest and run: the raw
+# throughput of a plain virtio-serial port (a second port,
+# org.oriel.bench, on a chardev socket the host writes 64 MiB into while
+# the guest reads it with dd) and the same SPICE transfers, 8 MiB
+# clipboard and 64 MiB file, into a minimal reader (agent-bench-reader.c).
 # Times measured through the serial console include its round trip, shown
 # on its own as "console overhead".
 #
@@ -52,6 +54,7 @@ spice = 1
 spicehost = "127.0.0.1"
 spicevdagent = 1
 spice_clipboard_sharing = 1
+device_model_args = [ "-chardev", "socket,id=benchport,path=$tmp/raw.sock,server=on,wait=off", "-device", "virtserialport,bus=virtio-serial0.0,chardev=benchport,name=org.oriel.bench" ]
 CFG
 mkfifo "$tmp/create.out"
 "$orielctl" create -F --ticket-file "$tmp/ticket" "$tmp/desk.cfg" >"$tmp/create.out" 2>"$tmp/create.err" &
@@ -74,14 +77,53 @@ echo "oriel-agent static binary: $size bytes ($((size / 1024)) KiB), linked libr
 # and an idle agent's VmRSS can read almost nothing.
 mem='grep -E "^(Rss|Pss):" /proc/$(pidof oriel-agent)/smaps_rollup | tr -s " \t" " " | tr "\n" " "; grep VmHWM /proc/$(pidof oriel-agent)/status | tr -s " \t" " "'
 echo "oriel-agent idle, before any client: $("$gc" "$sock" --timeout 60 "$mem")"
-for pkg in spice-vdagent; do
-    info=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null)
-    if [ -n "$info" ]; then
-        echo "Debian $pkg $(echo "$info" | sed -n 's/^Version: //p'): installed size" \
-             "$(echo "$info" | sed -n 's/^Installed-Size: //p') KiB (spice-vdagent + spice-vdagentd)," \
-             "depends: $(echo "$info" | sed -n 's/^Depends: //p')"
+# Debian's spice-vdagent package, unpacked: its two binaries' sizes and
+# the libraries they link (NEEDED, and everything ldd resolves here).
+# Their RSS is not measured: the test guest has neither their libraries
+# nor an X session for spice-vdagent.
+linked() {
+    echo "NEEDED: $(objdump -p "$1" 2>/dev/null | awk '/NEEDED/ { printf "%s ", $2 }')"
+    echo "  ldd: $(ldd "$1" 2>/dev/null | grep -c '=>') libraries in all"
+}
+if (cd "$tmp" && apt-get download spice-vdagent >/dev/null 2>&1) &&
+   dpkg -x "$tmp"/spice-vdagent_*.deb "$tmp/vdagent"; then
+    echo "Debian $(basename "$tmp"/spice-vdagent_*.deb .deb):"
+    for bin in usr/bin/spice-vdagent usr/sbin/spice-vdagentd; do
+        [ -f "$tmp/vdagent/$bin" ] || continue
+        vsize=$(stat -c %s "$tmp/vdagent/$bin")
+        echo "  $bin: $vsize bytes ($((vsize / 1024)) KiB); $(linked "$tmp/vdagent/$bin")"
+        awk -v a="$size" -v b="$vsize" -v n="${bin##*/}" 'BEGIN { printf "  oriel-agent / %s binary size: %.2f\n", n, a / b }'
+    done
+else
+    echo "spice-vdagent: could not be downloaded (apt-get download spice-vdagent); no comparison"
+fi
+if [ -x "$build/agent/oriel-agent-x11" ]; then
+    xsize=$(stat -c %s "$build/agent/oriel-agent-x11")
+    strip -o "$tmp/oriel-agent-x11.stripped" "$build/agent/oriel-agent-x11"
+    ssize=$(stat -c %s "$tmp/oriel-agent-x11.stripped")
+    echo "oriel-agent-x11 (dynamic, this build's flags): $xsize bytes, stripped $ssize bytes ($((ssize / 1024)) KiB); $(linked "$build/agent/oriel-agent-x11")"
+    # Its idle RSS on the host under Xvfb (the test guest has no X server),
+    # a pty for the port with no client on it.
+    if command -v Xvfb >/dev/null; then
+        python3 - "$build/agent/oriel-agent-x11" "$tmp" <<'PY'
+import os, subprocess, sys, time
+agent, tmp = sys.argv[1:3]
+r, w = os.pipe()
+xvfb = subprocess.Popen(['Xvfb', '-displayfd', str(w), '-nolisten', 'tcp'], pass_fds=[w],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(w)
+display = os.read(r, 64).decode().strip()
+master, slave = os.openpty()
+proc = subprocess.Popen([agent, '--port', os.ttyname(slave), '--socket', tmp + '/x11.sock',
+                         '--no-xfer'], env=dict(os.environ, DISPLAY=':' + display),
+                        stderr=subprocess.DEVNULL)
+time.sleep(2)
+rss = [l.split()[1] for l in open('/proc/%d/smaps_rollup' % proc.pid) if l.startswith('Rss:')]
+print('oriel-agent-x11 idle under Xvfb (host, glibc): Rss: %s kB' % (rss[0] if rss else '?'))
+proc.terminate(); proc.wait(); xvfb.terminate(); xvfb.wait()
+PY
     fi
-done
+fi
 
 echo "== console overhead (guest-console round trip)"
 for i in $(seq "$runs"); do
@@ -97,9 +139,10 @@ done | median | sed 's/^/median ms: /'
 
 echo "== 8 MiB clipboard, client -> guest"
 head -c $((8 * 1024 * 1024)) /dev/urandom | base64 -w 76 | head -c $((8 * 1024 * 1024)) >"$tmp/big.txt"
-for i in $(seq "$runs"); do
+agent_clip_ms=$(for i in $(seq "$runs"); do
     client --grab "$tmp/big.txt" --run '"$gc" "$sock" --timeout 120 "oriel-agent clip get --wait 20 >/dev/null"' | ms_of
-done | median | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 8 * 1000 / $1 }'
+done | median)
+echo "$agent_clip_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 8 * 1000 / $1 }'
 
 echo "== 64 MiB file transfer, client -> guest"
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$tmp/file.bin"
@@ -110,6 +153,40 @@ done | median)
 echo "$agent_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 64 * 1000 / $1 }'
 
 echo "oriel-agent after the transfers: $("$gc" "$sock" --timeout 60 "$mem")"
+
+# The raw ceiling: the host writes 64 MiB into the bench port's chardev
+# socket while dd in the guest reads it; the guest echoes "done" back on
+# the port when it has all of it, which stops the clock.
+echo "== raw virtio-serial port, 64 MiB host -> guest (dd)"
+vport=$("$gc" "$sock" --timeout 60 'for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name)" = org.oriel.bench ] && echo ${d##*/}; done' | tr -d '\r' | tail -1)
+raw_ms=$(for i in $(seq "$runs"); do
+    python3 - "$tmp/raw.sock" "$gc" "$sock" "$vport" <<'PY'
+import socket, subprocess, sys, time
+path, gc, console, vport = sys.argv[1:5]
+size = 64 * 1024 * 1024
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+subprocess.run([gc, console, '--timeout', '60',
+                '(dd if=/dev/%s of=/dev/null bs=65536 count=%d iflag=fullblock 2>/tmp/raw.log && '
+                'echo done >/dev/%s) &' % (vport, size // 65536, vport)],
+               check=True, stdout=subprocess.DEVNULL)
+time.sleep(1)
+block = b'\xa5' * (1 << 20)
+start = time.monotonic()
+for _ in range(size // len(block)):
+    s.sendall(block)
+reply = b''
+s.settimeout(300)
+while b'done' not in reply:
+    piece = s.recv(64)
+    if not piece:
+        sys.exit('the guest closed the port before it had all the data')
+    reply += piece
+print('%.1f' % ((time.monotonic() - start) * 1000))
+PY
+done | median)
+echo "$raw_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 64 * 1000 / $1 }'
+awk -v a="$agent_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "agent file transfer / raw port throughput: %.2f\n", r / a }'
 
 # The ceiling: the same transfer into the minimal reader, which the agent
 # itself carries into the guest.
@@ -123,6 +200,16 @@ if [ -x "$reader" ] && client --send-file "$reader" >/dev/null &&
     reader_ms=$(for i in $(seq "$runs"); do client --send-file "$tmp/file.bin" | ms_of; done | median)
     echo "$reader_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 64 * 1000 / $1 }'
     awk -v a="$agent_ms" -v r="$reader_ms" 'BEGIN { if (a > 0) printf "agent / minimal reader throughput: %.2f (target >= 0.9)\n", r / a }'
+    awk -v a="$reader_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "minimal reader file transfer / raw port throughput: %.2f\n", r / a }'
+    # As the agent's clip get through the console: the console signals
+    # the reader, which asks for the grabbed clipboard and marks its
+    # arrival; the console polls for the mark.
+    echo "== 8 MiB clipboard into the minimal reader (the ceiling)"
+    reader_clip_ms=$(for i in $(seq "$runs"); do
+        client --grab "$tmp/big.txt" --run '"$gc" "$sock" --timeout 120 "kill -USR1 \$(pidof reader); while [ ! -e /tmp/reader-clip.done ]; do usleep 20000; done; rm -f /tmp/reader-clip.done"' | ms_of
+    done | median)
+    echo "$reader_clip_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 8 * 1000 / $1 }'
+    awk -v a="$agent_clip_ms" -v r="$reader_clip_ms" 'BEGIN { if (a > 0) printf "agent / minimal reader 8 MiB clipboard throughput: %.2f (target >= 0.9)\n", r / a }'
 else
     echo "the minimal reader could not be started; no ceiling" >&2
 fi

@@ -29,8 +29,29 @@ on_clipboard_data(void *opaque, uint8_t selection, uint32_t type, const uint8_t 
     answers += selection + type + (guint)status;
 }
 
+static void
+on_client_grab(void *opaque, uint8_t selection, const uint32_t *types, unsigned n_types)
+{
+    for (unsigned i = 0; i < n_types; i++)
+        answers += types[i];
+    answers += selection;
+}
+
+/* Requests for the guest's on-demand data, answered a round later. */
+static unsigned guest_requests;
+static uint32_t guest_request_type;
+
+static void
+on_guest_request(void *opaque, uint8_t selection, uint32_t type)
+{
+    guest_requests++;
+    guest_request_type = type;
+}
+
 static const OrielAgentSessionOps fuzz_ops = {
     .clipboard_data = on_clipboard_data,
+    .client_grab = on_client_grab,
+    .guest_request = on_guest_request,
 };
 
 static char *scratch_dir;
@@ -86,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         oriel_agent_session_feed(session, data + pos, n);
         pos += n;
-        switch (round++ % 4) {
+        switch (round++ % 6) {
         case 0:
             oriel_agent_session_clipboard_get(session, selection,
                                               VD_AGENT_CLIPBOARD_UTF8_TEXT, &got, &got_len);
@@ -99,6 +120,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
             oriel_agent_session_clipboard_release(session, selection);
             break;
+        case 3: {
+            /* A window system's copy: data on demand. */
+            static const uint32_t types[] = {
+                VD_AGENT_CLIPBOARD_UTF8_TEXT, VD_AGENT_CLIPBOARD_IMAGE_PNG,
+            };
+
+            oriel_agent_session_clipboard_grab(session, selection, types, 2);
+            break;
+        }
+        case 4:
+            if (guest_requests > 0) {
+                guest_requests--;
+                oriel_agent_session_clipboard_reply(session, selection,
+                                                    guest_request_type,
+                                                    (const uint8_t *)"x11", 3);
+            }
+            break;
         default:
             break;
         }
@@ -110,6 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(status);
     oriel_agent_session_disconnected(session);
     oriel_agent_session_free(session);
+    guest_requests = 0;
     empty_dir(scratch_dir);
     return 0;
 }
