@@ -151,4 +151,9 @@ char **oriel_viewer_config_to_args(const char *data, gsize length, const char *o
  * 4 s. */
 guint oriel_viewer_backoff_delay_ms(guint attempt);
 
+/* Where display @display's screenshot goes: @path itself for display 0,
+ * else @path with -N before the file name's extension (shot.png ->
+ * shot-1.png; shot -> shot-1). */
+char *oriel_viewer_display_file_name(const char *path, guint display);
+
 G_END_DECLS
