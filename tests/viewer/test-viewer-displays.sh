@@ -4,6 +4,8 @@
 #    bands on /dev/fb0 and colour bands on /dev/fb1; the viewer opens one
 #    window per display and --screenshot FILE writes FILE and FILE-1, each
 #    pixel for pixel its framebuffer's pattern;
+#  - a guest with one QXL device and two heads turns its second head on
+#    and off: the second window opens and closes;
 #  - resize-guest: resizing a display's window (xdotool windowsize) sends
 #    a monitor config: with QXL the guest's qxl driver offers the new size
 #    as its connector's preferred mode; with stdvga the guest agent gets it
@@ -61,7 +63,7 @@ check() { # check NAME DETAIL-FILE... -- COMMAND...
     if "$@"; then ok "$name"; else not_ok "$name" "$(cat "${files[@]}" 2>/dev/null)"; fi
 }
 
-echo "1..12"
+echo "1..14"
 
 mkfifo "$tmp/displayfd"
 Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset \
@@ -195,6 +197,34 @@ check "resizing display 1's window to 800x600: the guest's qxl driver offers 800
 stop_viewer
 check "the viewer with two windows exits 0 on SIGTERM (got $status)" "$tmp/twohead.err" -- \
     eval '[ "$status" -eq 0 ]'
+stop_qemu
+
+# ---- one QXL device with two heads: a display comes and goes -----------
+# The guest turns its second head on and off (forcing the connector's
+# state); its qxl driver tells spice-server, whose monitor config makes
+# monitor 1 of channel 0 appear and disappear.
+start_qemu heads -device qxl-vga,max_outputs=2
+start_viewer heads "spice+unix://$tmp/heads-spice.sock" --title viewer-disp-heads --no-auto-resize
+wait_event display-opened 60 0
+wait_event channels-open 60
+"$console" "$tmp/heads-serial.sock" --timeout 30 \
+    'echo on > /sys/class/drm/card0-Virtual-2/status; echo on' >>"$tmp/heads.console" 2>&1
+opened=no
+wait_event display-opened 60 1 && opened=yes
+second=$(xdotool search --name '^viewer-disp-heads \(display 1\)$' 2>/dev/null | head -n 1)
+check "the guest enables a second head: its window opens (${second:-no window})" \
+    "$tmp/heads.console" "$tmp/heads.events" "$tmp/heads.err" -- \
+    eval '[ "$opened" = yes ] && [ -n "$second" ]'
+"$console" "$tmp/heads-serial.sock" --timeout 30 \
+    'echo off > /sys/class/drm/card0-Virtual-2/status; echo off' >>"$tmp/heads.console" 2>&1
+closed=no
+wait_event display-closed 60 1 && closed=yes
+sleep 0.5
+gone=$(xdotool search --name '^viewer-disp-heads \(display 1\)$' 2>/dev/null | head -n 1)
+stop_viewer
+check "the guest disables it: the window closes, the viewer stays (exit $status)" \
+    "$tmp/heads.console" "$tmp/heads.events" "$tmp/heads.err" -- \
+    eval '[ "$closed" = yes ] && [ -z "$gone" ] && [ "$status" -eq 0 ]'
 stop_qemu
 
 # ---- stdvga: the monitor config goes to the agent ----------------------
