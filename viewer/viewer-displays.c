@@ -212,6 +212,9 @@ on_primary_create(SpiceChannel *channel, gint format, gint width, gint height, g
     int id = 0;
 
     g_object_get(channel, "channel-id", &id, NULL);
+    /* Frames count per surface: a guest driver may go through a
+     * placeholder surface (qxl's 64x64 shadow) before the real one. */
+    g_object_set_data(G_OBJECT(channel), FRAMES_KEY, GUINT_TO_POINTER(0));
     if (width > 0 && height > 0) {
         g_autofree char *size = g_strdup_printf("%dx%d", width, height);
         viewer_log_event(app, "primary-surface", size);
@@ -265,6 +268,7 @@ on_monitors(SpiceChannel *channel, GParamSpec *pspec, gpointer user_data)
         if (!present)
             close_display(app, display);
     }
+    viewer_check_frames(app);
 }
 
 static void
@@ -315,6 +319,28 @@ viewer_displays_clear(ViewerApp *app)
         g_ptr_array_set_size(app->displays, 0);
 }
 
+/* The channel's surface holds every monitor the guest says it shows. */
+static gboolean
+surface_fits_monitors(SpiceChannel *channel)
+{
+    SpiceDisplayPrimary primary;
+    g_autoptr(GArray) monitors = NULL;
+
+    if (!spice_display_channel_get_primary(channel, 0, &primary) || primary.width <= 0 ||
+        primary.height <= 0)
+        return FALSE;
+    g_object_get(channel, "monitors", &monitors, NULL);
+    for (guint i = 0; monitors && i < monitors->len; i++) {
+        const SpiceDisplayMonitorConfig *config =
+            &g_array_index(monitors, SpiceDisplayMonitorConfig, i);
+        if (monitor_enabled(config) &&
+            ((guint64)config->x + config->width > (guint64)primary.width ||
+             (guint64)config->y + config->height > (guint64)primary.height))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 viewer_displays_have_frames(ViewerApp *app, guint frames)
 {
@@ -336,7 +362,7 @@ viewer_displays_have_frames(ViewerApp *app, guint frames)
         for (guint i = 0; app->displays && i < app->displays->len; i++)
             if (((ViewerDisplay *)app->displays->pdata[i])->channel == channel)
                 shown = TRUE;
-        if (!shown ||
+        if (!shown || !surface_fits_monitors(channel) ||
             GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(channel), FRAMES_KEY)) < frames)
             ok = FALSE;
     }
