@@ -140,10 +140,13 @@ start_qemu twohead -device qxl-vga -device qxl
 "$console" "$tmp/twohead-serial.sock" --timeout 120 '
     ls /dev/fb0 /dev/fb1 || exit 1
     echo 0 > /sys/class/graphics/fbcon/cursor_blink
-    # The console is on fb0 only: nothing sets fb1'"'"'s mode, and until
-    # then qxl shows a 64x64 placeholder.  Forcing its connector on is a
-    # hotplug, on which the fbdev emulation sets the mode.
-    for c in /sys/class/drm/card1-*/status; do echo on > "$c"; break; done
+    # After boot the second device (fb1, no console on it) scans out the
+    # qxl driver'"'"'s 64x64 placeholder surface (Debian'"'"'s 6.1 kernel),
+    # with fb1 1024x768 behind it; turning its connector off and on again
+    # is a full modeset, after which the surface is fb1'"'"'s 1024x768.
+    for c in /sys/class/drm/card1-*/status; do
+        echo off > "$c"; sleep 1; echo on > "$c"; break
+    done
     sleep 1
     for i in 0 1 2 3 4 5 6 7; do
         head -c 393216 /dev/zero | tr "\000" "\\$(printf %o $((i * 32 + 16)))" > /tmp/band$i
