@@ -128,12 +128,7 @@ viewer_usb_setup(ViewerApp *app)
     const OrielViewerConnection *connection = app->connection;
     g_autoptr(GError) error = NULL;
     const char *filter = options->usb_filter ? options->usb_filter : connection->usb_filter;
-    /* As remote-viewer: newly plugged devices that pass the filter are
-     * shared unless the .vv file says enable-usb-autoshare=0 (or the user
-     * --no-usb-autoshare); the command line wins over the file. */
-    gboolean autoshare = options->usb_autoshare &&
-                         connection->enable_usb_autoshare != ORIEL_VIEWER_OFF &&
-                         connection->enable_usbredir != ORIEL_VIEWER_OFF;
+    gboolean autoshare = oriel_viewer_usb_autoshare(options->usb_autoshare, connection);
     SpiceUsbDeviceManager *manager;
 
     /* The device manager opens libusb: only when something asks for USB. */

@@ -198,6 +198,24 @@ test_config_no_options(void)
     g_assert_true(g_strv_equal((const char *const *)args, want));
 }
 
+static void
+test_usb_autoshare(void)
+{
+    g_autoptr(OrielViewerConnection) connection = oriel_viewer_connection_new();
+
+    /* Unset in the file: on, as remote-viewer. */
+    g_assert_true(oriel_viewer_usb_autoshare(TRUE, connection));
+    g_assert_false(oriel_viewer_usb_autoshare(FALSE, connection));
+    connection->enable_usb_autoshare = ORIEL_VIEWER_ON;
+    g_assert_true(oriel_viewer_usb_autoshare(TRUE, connection));
+    g_assert_false(oriel_viewer_usb_autoshare(FALSE, connection));
+    connection->enable_usb_autoshare = ORIEL_VIEWER_OFF;
+    g_assert_false(oriel_viewer_usb_autoshare(TRUE, connection));
+    connection->enable_usb_autoshare = ORIEL_VIEWER_UNSET;
+    connection->enable_usbredir = ORIEL_VIEWER_OFF;
+    g_assert_false(oriel_viewer_usb_autoshare(TRUE, connection));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -210,5 +228,6 @@ main(int argc, char **argv)
     g_test_add_func("/viewer/config-file", test_config_file);
     g_test_add_func("/viewer/config-file/no-options", test_config_no_options);
     g_test_add_func("/viewer/display-file-name", test_display_file_name);
+    g_test_add_func("/viewer/usb-autoshare", test_usb_autoshare);
     return g_test_run();
 }
