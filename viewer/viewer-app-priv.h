@@ -88,6 +88,8 @@ void viewer_displays_clear(ViewerApp *app);
 gboolean viewer_displays_have_frames(ViewerApp *app, guint frames);
 /* Calls @func on each display's window but the main one. */
 void viewer_displays_foreach_window(ViewerApp *app, GFunc func, gpointer data);
+/* Calls @func on each display's SpiceDisplay. */
+void viewer_displays_foreach_widget(ViewerApp *app, GFunc func, gpointer data);
 /* viewer-app.c: after a display update or a new display */
 void viewer_check_frames(ViewerApp *app);
 

@@ -371,6 +371,13 @@ viewer_displays_have_frames(ViewerApp *app, guint frames)
 }
 
 void
+viewer_displays_foreach_widget(ViewerApp *app, GFunc func, gpointer data)
+{
+    for (guint i = 0; app->displays && i < app->displays->len; i++)
+        func(((ViewerDisplay *)app->displays->pdata[i])->widget, data);
+}
+
+void
 viewer_displays_foreach_window(ViewerApp *app, GFunc func, gpointer data)
 {
     for (guint i = 0; app->displays && i < app->displays->len; i++) {

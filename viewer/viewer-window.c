@@ -38,12 +38,17 @@ on_fullscreen_item(GtkMenuItem *item, gpointer user_data)
 }
 
 static void
+set_scaling(gpointer display, gpointer scaling)
+{
+    g_object_set(display, "scaling", GPOINTER_TO_INT(scaling), NULL);
+}
+
+static void
 on_scaling_toggled(GtkCheckMenuItem *item, gpointer user_data)
 {
-    ViewerApp *app = user_data;
-
-    if (app->display)
-        g_object_set(app->display, "scaling", gtk_check_menu_item_get_active(item), NULL);
+    /* Every display, as the windows beyond the first have no menus. */
+    viewer_displays_foreach_widget(user_data, set_scaling,
+                                   GINT_TO_POINTER(gtk_check_menu_item_get_active(item)));
 }
 
 static void
