@@ -12,6 +12,7 @@ packages="
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
   xvfb xauth xfonts-base xdotool xclip openssl python3 procps
   libx11-dev libxfixes-dev libxrandr-dev x11-xserver-utils xserver-xephyr
+  openbox x11-utils
 "
 
 # The test guest is built from the kernel and busybox packages the apt lists

@@ -30,6 +30,8 @@ static const ConfigOption config_options[] = {
     { "usb-filter", TRUE },
     { "usb-redirect-on-connect", TRUE },
     { "reconnect-timeout", TRUE },
+    { "no-auto-resize", FALSE },
+    { "no-usb-autoshare", FALSE },
 };
 
 char **

@@ -134,6 +134,8 @@ main(int argc, char **argv)
         .primary_selection = FALSE,
         .kiosk_quit = ORIEL_KIOSK_QUIT_NEVER,
         .reconnect_timeout = 60,
+        .auto_resize = TRUE,
+        .usb_autoshare = TRUE,
     };
     g_autofree char *password_file = NULL;
     g_autofree char *clipboard = NULL;
@@ -162,7 +164,11 @@ main(int argc, char **argv)
           "In kiosk mode: never or on-disconnect (default never)", "WHEN" },
         { "no-audio", 0, 0, G_OPTION_ARG_NONE, &options.no_audio, "Disable audio", NULL },
         { "auto-resize", 0, 0, G_OPTION_ARG_NONE, &options.auto_resize,
-          "Resize the guest's display to the window (needs the agent)", NULL },
+          "Resize the guest's displays to their windows (the default; needs the agent)", NULL },
+        { "no-auto-resize", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &options.auto_resize,
+          "Never change the guest's display size", NULL },
+        { "no-usb-autoshare", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE,
+          &options.usb_autoshare, "Do not redirect newly plugged USB devices", NULL },
         { "no-scaling", 0, 0, G_OPTION_ARG_NONE, &options.no_scaling,
           "Do not scale the guest's display to the window", NULL },
         { "release-cursor", 0, 0, G_OPTION_ARG_STRING, &options.release_cursor,

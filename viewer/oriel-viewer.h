@@ -151,4 +151,15 @@ char **oriel_viewer_config_to_args(const char *data, gsize length, const char *o
  * 4 s. */
 guint oriel_viewer_backoff_delay_ms(guint attempt);
 
+/* Where display @display's screenshot goes: @path itself for display 0,
+ * else @path with -N before the file name's extension (shot.png ->
+ * shot-1.png; shot -> shot-1). */
+char *oriel_viewer_display_file_name(const char *path, guint display);
+
+/* Whether newly plugged USB devices are redirected (filtered by the usb
+ * filter): on unless --no-usb-autoshare (@command_line FALSE), the file's
+ * enable-usb-autoshare=0 or enable-usbredir=0, as remote-viewer. */
+gboolean oriel_viewer_usb_autoshare(gboolean command_line,
+                                    const OrielViewerConnection *connection);
+
 G_END_DECLS

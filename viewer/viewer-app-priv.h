@@ -53,6 +53,7 @@ typedef struct {
     SpiceUsbDevice *cd_device;      /* owned: the shared CD, once it exists */
     gboolean cd_connecting;
     gboolean usbredir_open;
+    gboolean usb_autoshare;         /* auto-share this session's new devices */
     gboolean told_to_guest_blocked;
     gboolean told_from_guest_blocked;
 
@@ -60,6 +61,9 @@ typedef struct {
     gint64 reconnect_deadline_us;   /* 0: none, G_MAXINT64: forever */
     guint reconnect_source;
     guint timeout_source;
+
+    GPtrArray *displays;            /* ViewerDisplay: one window each */
+    guint frame_idle;               /* the frame checks, once scheduled */
 
     int exit_code;
 } ViewerApp;
@@ -72,6 +76,22 @@ gboolean viewer_save_screenshot(ViewerApp *app, const char *path, GError **error
 
 /* viewer-window.c: the window, menus and hotkeys */
 void viewer_build_window(ViewerApp *app);
+/* The window of a display beyond the first: same hotkeys, same full screen. */
+void viewer_window_setup_extra(ViewerApp *app, GtkWidget *window);
+
+/* viewer-displays.c: one window per guest display (channel and monitor) */
+GtkWidget *viewer_create_display(ViewerApp *app, int channel_id, int monitor_id);
+void viewer_displays_watch_channel(ViewerApp *app, SpiceChannel *channel);
+void viewer_displays_channel_gone(ViewerApp *app, SpiceChannel *channel);
+void viewer_displays_clear(ViewerApp *app);
+/* Every display channel has a display and at least @frames updates. */
+gboolean viewer_displays_have_frames(ViewerApp *app, guint frames);
+/* Calls @func on each display's window but the main one. */
+void viewer_displays_foreach_window(ViewerApp *app, GFunc func, gpointer data);
+/* Calls @func on each display's SpiceDisplay. */
+void viewer_displays_foreach_widget(ViewerApp *app, GFunc func, gpointer data);
+/* viewer-app.c: after a display update or a new display */
+void viewer_check_frames(ViewerApp *app);
 
 /* viewer-clipboard.c: the clipboard policy on each transfer */
 void viewer_clipboard_watch_main(ViewerApp *app, SpiceChannel *main_channel);

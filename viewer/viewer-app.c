@@ -12,7 +12,6 @@
 
 static void session_start(ViewerApp *app);
 static void session_stop(ViewerApp *app);
-static GtkWidget *create_display(ViewerApp *app);
 
 void
 viewer_log_event(ViewerApp *app, const char *event, const char *detail)
@@ -47,54 +46,6 @@ viewer_quit(ViewerApp *app, int exit_code, const char *message)
     g_main_loop_quit(app->loop);
 }
 
-/* ---- screenshots ---------------------------------------------------- */
-
-/* The guest's surface as the server sent it (not the scaled widget), from
- * the channel's primary: 32-bit little-endian xRGB, bytes B, G, R, X. */
-static GdkPixbuf *
-primary_to_pixbuf(SpiceChannel *channel, GError **error)
-{
-    SpiceDisplayPrimary primary;
-    g_autoptr(GdkPixbuf) pixbuf = NULL;
-    guint8 *pixels;
-    int rowstride;
-
-    if (!channel || !spice_display_channel_get_primary(channel, 0, &primary) ||
-        !primary.data || primary.width <= 0 || primary.height <= 0) {
-        g_set_error_literal(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_INVALID,
-                            "no display surface to save");
-        return NULL;
-    }
-    if ((primary.format != SPICE_SURFACE_FMT_32_xRGB &&
-         primary.format != SPICE_SURFACE_FMT_32_ARGB) ||
-        primary.stride < primary.width * 4) {
-        g_set_error(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_UNSUPPORTED,
-                    "cannot save surface format %d", primary.format);
-        return NULL;
-    }
-    pixbuf = gdk_pixbuf_new(GDK_COLORSPACE_RGB, FALSE, 8, primary.width, primary.height);
-    pixels = gdk_pixbuf_get_pixels(pixbuf);
-    rowstride = gdk_pixbuf_get_rowstride(pixbuf);
-    for (int y = 0; y < primary.height; y++) {
-        const guint8 *src = primary.data + (gsize)y * (gsize)primary.stride;
-        guint8 *dst = pixels + (gsize)y * (gsize)rowstride;
-        for (int x = 0; x < primary.width; x++) {
-            dst[3 * x] = src[4 * x + 2];
-            dst[3 * x + 1] = src[4 * x + 1];
-            dst[3 * x + 2] = src[4 * x];
-        }
-    }
-    return g_steal_pointer(&pixbuf);
-}
-
-gboolean
-viewer_save_screenshot(ViewerApp *app, const char *path, GError **error)
-{
-    g_autoptr(GdkPixbuf) pixbuf = primary_to_pixbuf(app->display_channel, error);
-
-    return pixbuf && gdk_pixbuf_save(pixbuf, path, "png", error, NULL);
-}
-
 static gboolean
 on_frame_idle(gpointer user_data)
 {
@@ -102,6 +53,7 @@ on_frame_idle(gpointer user_data)
     const OrielViewerOptions *options = app->options;
     g_autoptr(GError) error = NULL;
 
+    app->frame_idle = 0;
     if (options->screenshot_on_connect && !app->screenshot_done) {
         app->screenshot_done = TRUE;
         if (!viewer_save_screenshot(app, options->screenshot_on_connect, &error))
@@ -109,7 +61,8 @@ on_frame_idle(gpointer user_data)
         else
             viewer_log_event(app, "screenshot", NULL);
     }
-    if (options->exit_after_frames > 0 && app->frames >= (guint)options->exit_after_frames) {
+    if (options->exit_after_frames > 0 &&
+        viewer_displays_have_frames(app, (guint)options->exit_after_frames)) {
         if (options->screenshot && !viewer_save_screenshot(app, options->screenshot, &error)) {
             g_autofree char *message = g_strdup_printf("screenshot: %s", error->message);
             viewer_quit(app, ORIEL_VIEWER_EXIT_FAILURE, message);
@@ -131,59 +84,20 @@ on_timeout(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-/* ---- display channel ------------------------------------------------ */
+/* ---- frames --------------------------------------------------------- */
 
-static void
-on_primary_create(SpiceChannel *channel, gint format, gint width, gint height, gint stride,
-                  gint shmid, gpointer imgdata, gpointer user_data)
+void
+viewer_check_frames(ViewerApp *app)
 {
-    ViewerApp *app = user_data;
-    int extra = 0;
+    const OrielViewerOptions *options = app->options;
 
-    /* The widget is made once the channel has a surface, as remote-viewer
-     * does: earlier, it misses the channel (still being announced) or the
-     * main channel's mouse mode, and spice-gtk warns. */
-    if (!app->display) {
-        app->display = create_display(app);
-        gtk_box_pack_start(GTK_BOX(app->box), app->display, TRUE, TRUE, 0);
-        gtk_box_reorder_child(GTK_BOX(app->box), app->display, 1);
-        gtk_widget_show(app->display);
-        gtk_widget_grab_focus(app->display);
-    }
-    if (width > 0 && height > 0) {
-        g_autofree char *size = g_strdup_printf("%dx%d", width, height);
-        viewer_log_event(app, "primary-surface", size);
-    }
-    if (width <= 0 || height <= 0 || app->sized || app->fullscreen)
+    if (app->frame_idle || app->exit_code != APP_RUNNING)
         return;
-    /* Open at the guest's size: the display plus the bars around it. */
-    app->sized = TRUE;
-    if (gtk_widget_get_visible(app->menubar)) {
-        int natural = 0;
-        gtk_widget_get_preferred_height(app->menubar, NULL, &natural);
-        extra += natural;
-    }
-    if (gtk_widget_get_visible(app->status)) {
-        int natural = 0;
-        gtk_widget_get_preferred_height(app->status, NULL, &natural);
-        extra += natural;
-    }
-    gtk_window_resize(GTK_WINDOW(app->window), width, height + extra);
-}
-
-static void
-on_invalidate(SpiceChannel *channel, gint x, gint y, gint w, gint h, gpointer user_data)
-{
-    ViewerApp *app = user_data;
-
-    app->frames++;
-    if (app->frames == 1)
-        viewer_log_event(app, "first-frame", NULL);
-    if ((app->options->screenshot_on_connect && !app->screenshot_done) ||
-        (app->options->exit_after_frames > 0 &&
-         app->frames == (guint)app->options->exit_after_frames))
-        /* After this emission, so the widget has drawn the update too. */
-        g_idle_add(on_frame_idle, app);
+    if ((options->screenshot_on_connect && !app->screenshot_done && app->frames > 0) ||
+        (options->exit_after_frames > 0 &&
+         viewer_displays_have_frames(app, (guint)options->exit_after_frames)))
+        /* After this emission, so the widgets have drawn the update too. */
+        app->frame_idle = g_idle_add(on_frame_idle, app);
 }
 
 /* ---- main channel: connection state and exit codes ------------------- */
@@ -403,10 +317,13 @@ on_channel_new(SpiceSession *session, SpiceChannel *channel, gpointer user_data)
         g_signal_connect(channel, "channel-event", G_CALLBACK(on_main_event), app);
         g_signal_connect(channel, "notify::agent-connected", G_CALLBACK(on_agent_notify), app);
         viewer_clipboard_watch_main(app, channel);
-    } else if (SPICE_IS_DISPLAY_CHANNEL(channel) && id == 0) {
-        app->display_channel = channel;
-        g_signal_connect(channel, "display-primary-create", G_CALLBACK(on_primary_create), app);
-        g_signal_connect(channel, "display-invalidate", G_CALLBACK(on_invalidate), app);
+    } else if (SPICE_IS_DISPLAY_CHANNEL(channel)) {
+        if (id == 0)
+            app->display_channel = channel;
+        viewer_displays_watch_channel(app, channel);
+    } else if (SPICE_IS_CURSOR_CHANNEL(channel)) {
+        /* Each display's widget connects its own, once it exists; the
+         * channel links now, so teardown never waits for one never used. */
         spice_channel_connect(channel);
     } else if (SPICE_IS_USBREDIR_CHANNEL(channel)) {
         viewer_usb_watch_channel(app, channel);
@@ -423,6 +340,8 @@ on_channel_destroy(SpiceSession *session, SpiceChannel *channel, gpointer user_d
 {
     ViewerApp *app = user_data;
 
+    if (SPICE_IS_DISPLAY_CHANNEL(channel))
+        viewer_displays_channel_gone(app, channel);
     if (channel == app->display_channel)
         app->display_channel = NULL;
     if ((SpiceChannel *)app->main_channel == channel)
@@ -430,41 +349,6 @@ on_channel_destroy(SpiceSession *session, SpiceChannel *channel, gpointer user_d
 }
 
 /* ---- session life cycle --------------------------------------------- */
-
-static void
-on_grab_changed(SpiceDisplay *display, gboolean grabbed, gpointer user_data)
-{
-    ViewerApp *app = user_data;
-
-    if (grabbed && app->connected)
-        viewer_set_status(app, "Input grabbed: press the release keys (default Ctrl+Alt) to release");
-}
-
-static GtkWidget *
-create_display(ViewerApp *app)
-{
-    const OrielViewerConnection *connection = app->connection;
-    SpiceDisplay *display = spice_display_new(app->session, 0);
-    g_autofree char *grab = NULL;
-    const char *release = app->options->release_cursor ? app->options->release_cursor
-                                                       : connection->release_cursor;
-
-    g_object_set(display,
-                 "scaling", !app->options->no_scaling,
-                 "resize-guest", app->options->auto_resize,
-                 "grab-keyboard", TRUE,
-                 "grab-mouse", TRUE,
-                 NULL);
-    if (release && (grab = oriel_viewer_hotkey_to_grab_keys(release, NULL))) {
-        SpiceGrabSequence *sequence = spice_grab_sequence_new_from_string(grab);
-        spice_display_set_grab_keys(display, sequence);
-        spice_grab_sequence_free(sequence);
-    }
-    g_signal_connect(display, "mouse-grab", G_CALLBACK(on_grab_changed), app);
-    gtk_widget_set_hexpand(GTK_WIDGET(display), TRUE);
-    gtk_widget_set_vexpand(GTK_WIDGET(display), TRUE);
-    return GTK_WIDGET(display);
-}
 
 static void
 session_start(ViewerApp *app)
@@ -566,13 +450,7 @@ session_stop(ViewerApp *app)
         app->settle_timer = 0;
         g_clear_pointer(&app->settle_loop, g_main_loop_unref);
     }
-    if (app->display) {
-        /* Focus leaves the widget while it can still tell its session. */
-        if (gtk_widget_has_focus(app->display))
-            gtk_window_set_focus(GTK_WINDOW(app->window), NULL);
-        gtk_widget_destroy(app->display);
-        app->display = NULL;
-    }
+    viewer_displays_clear(app);
     g_signal_handlers_disconnect_by_data(app->session, app);
     channels = spice_session_get_channels(app->session);
     for (GList *l = channels; l; l = l->next)
@@ -642,7 +520,10 @@ oriel_viewer_app_run(const OrielViewerOptions *options, const OrielViewerConnect
         g_source_remove(app.timeout_source);
     if (app.reconnect_source)
         g_source_remove(app.reconnect_source);
+    if (app.frame_idle)
+        g_source_remove(app.frame_idle);
     session_stop(&app);
+    g_clear_pointer(&app.displays, g_ptr_array_unref);
     viewer_clipboard_unwatch_client(&app);
     g_source_remove(sigterm_source);
     g_source_remove(sigint_source);

@@ -17,7 +17,8 @@ typedef struct {
     gboolean kiosk;
     OrielKioskQuit kiosk_quit;
     gboolean no_audio;
-    gboolean auto_resize;
+    gboolean auto_resize;         /* resize-guest; default on */
+    gboolean usb_autoshare;       /* new USB devices (filtered); default on */
     gboolean no_scaling;
     char *usb_filter;
     char *usb_redirect_on_connect;

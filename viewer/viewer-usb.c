@@ -14,6 +14,22 @@ usb_manager(ViewerApp *app, GError **error)
     return app->usb_manager;
 }
 
+/* Auto-share: newly plugged devices that pass the filter go to the guest.
+ * In a desktop session spice-gtk's auto-usbredir does it and keeps the
+ * desktop from automounting them (through the session bus); with no session
+ * bus there is no automounter, and the device manager does it alone (the
+ * GTK session would only warn that the bus is missing). */
+static void
+enable_autoshare(ViewerApp *app)
+{
+    if (!app->usb_autoshare || !app->usb_manager)
+        return;
+    if (g_getenv("DBUS_SESSION_BUS_ADDRESS"))
+        g_object_set(spice_gtk_session_get(app->session), "auto-usbredir", TRUE, NULL);
+    else
+        g_object_set(app->usb_manager, "auto-connect", TRUE, NULL);
+}
+
 static void
 on_cd_connected(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -28,9 +44,12 @@ on_cd_connected(GObject *source, GAsyncResult *result, gpointer user_data)
         text = g_strdup_printf("Cannot share %s: %s", app->options->share_cd, error->message);
         viewer_set_status(app, text);
         g_printerr("oriel-viewer: %s\n", text);
+        enable_autoshare(app);
         return;
     }
     viewer_log_event(app, "shared-cd-connected", NULL);
+    /* Only now, so auto-share does not race us for the CD. */
+    enable_autoshare(app);
 }
 
 /* The shared CD goes to the guest once it exists and a USB channel is up. */
@@ -109,7 +128,7 @@ viewer_usb_setup(ViewerApp *app)
     const OrielViewerConnection *connection = app->connection;
     g_autoptr(GError) error = NULL;
     const char *filter = options->usb_filter ? options->usb_filter : connection->usb_filter;
-    gboolean autoshare = connection->enable_usb_autoshare == ORIEL_VIEWER_ON;
+    gboolean autoshare = oriel_viewer_usb_autoshare(options->usb_autoshare, connection);
     SpiceUsbDeviceManager *manager;
 
     /* The device manager opens libusb: only when something asks for USB. */
@@ -128,7 +147,9 @@ viewer_usb_setup(ViewerApp *app)
                  filter ? filter : ORIEL_VIEWER_DEFAULT_USB_FILTER, NULL);
     if (options->usb_redirect_on_connect)
         g_object_set(manager, "redirect-on-connect", options->usb_redirect_on_connect, NULL);
-    g_object_set(spice_gtk_session_get(app->session), "auto-usbredir", autoshare, NULL);
+    app->usb_autoshare = autoshare;
+    if (!options->share_cd)
+        enable_autoshare(app);
 }
 
 void
@@ -175,4 +196,5 @@ viewer_usb_reset(ViewerApp *app)
     app->cd_connecting = FALSE;
     app->usbredir_open = FALSE;
     app->share_cd_done = FALSE;
+    app->usb_autoshare = FALSE;
 }

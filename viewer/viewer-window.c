@@ -7,13 +7,22 @@
 /* ---- menus and hotkeys ---------------------------------------------- */
 
 static void
+set_window_fullscreen(gpointer window, gpointer fullscreen)
+{
+    if (fullscreen)
+        gtk_window_fullscreen(GTK_WINDOW(window));
+    else
+        gtk_window_unfullscreen(GTK_WINDOW(window));
+}
+
+static void
 toggle_fullscreen(ViewerApp *app)
 {
-    if (app->fullscreen)
-        gtk_window_unfullscreen(GTK_WINDOW(app->window));
-    else
-        gtk_window_fullscreen(GTK_WINDOW(app->window));
     app->fullscreen = !app->fullscreen;
+    /* Every display's window, each on the monitor it is on. */
+    set_window_fullscreen(app->window, GINT_TO_POINTER(app->fullscreen));
+    viewer_displays_foreach_window(app, set_window_fullscreen,
+                                   GINT_TO_POINTER(app->fullscreen));
     /* Full screen shows only the guest, except in kiosk mode, which never
      * shows the bars. */
     if (!app->options->kiosk) {
@@ -29,12 +38,17 @@ on_fullscreen_item(GtkMenuItem *item, gpointer user_data)
 }
 
 static void
+set_scaling(gpointer display, gpointer scaling)
+{
+    g_object_set(display, "scaling", GPOINTER_TO_INT(scaling), NULL);
+}
+
+static void
 on_scaling_toggled(GtkCheckMenuItem *item, gpointer user_data)
 {
-    ViewerApp *app = user_data;
-
-    if (app->display)
-        g_object_set(app->display, "scaling", gtk_check_menu_item_get_active(item), NULL);
+    /* Every display, as the windows beyond the first have no menus. */
+    viewer_displays_foreach_widget(user_data, set_scaling,
+                                   GINT_TO_POINTER(gtk_check_menu_item_get_active(item)));
 }
 
 static void
@@ -276,3 +290,23 @@ viewer_build_window(ViewerApp *app)
         toggle_fullscreen(app);
 }
 
+
+/* A display beyond the first: its own window, titled after the main one,
+ * with the same accelerators (or kiosk hotkeys) and full-screen state.
+ * Closing it ends the viewer, as closing the main window does. */
+void
+viewer_window_setup_extra(ViewerApp *app, GtkWidget *window)
+{
+    guint number = GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(window), "oriel-display-number"));
+    g_autofree char *title = g_strdup_printf("%s (display %u)",
+                                             gtk_window_get_title(GTK_WINDOW(app->window)),
+                                             number);
+
+    gtk_window_set_title(GTK_WINDOW(window), title);
+    gtk_window_add_accel_group(GTK_WINDOW(window), app->accel_group);
+    g_signal_connect(window, "delete-event", G_CALLBACK(on_delete), app);
+    if (app->options->kiosk)
+        g_signal_connect(window, "key-press-event", G_CALLBACK(on_kiosk_key), app);
+    if (app->fullscreen)
+        gtk_window_fullscreen(GTK_WINDOW(window));
+}

@@ -9,6 +9,11 @@ and binary PPM (spice-probe's).
                                      of 96 rows, value 16 + 32 * band
   image-tool.py same A B [MAXFRAC]   at most MAXFRAC (default 0.01) of the
                                      pixels differ by more than 8 per channel
+  image-tool.py exact FILE PATTERN   1024x768 and every pixel exactly the
+                                     pattern: grey-bands (the above) or
+                                     colour-bands (4 bands of 192 rows: red,
+                                     green, blue, white); grey-bands spares
+                                     the console cursor's cell (top left)
 Exit 0 when the check holds, 1 otherwise (with the reason on stderr)."""
 import struct
 import sys
@@ -84,7 +89,41 @@ def pixel(image, x, y):
     return pixels[i:i + 3]
 
 
+def expected(pattern, x, y):
+    if pattern == 'grey-bands':
+        v = 16 + 32 * (y // 96)
+        return (v, v, v)
+    if pattern == 'colour-bands':
+        return ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255))[y // 192]
+    raise ValueError('unknown pattern %s' % pattern)
+
+
+def exact(path, pattern):
+    width, height, pixels = read_image(path)
+    if (width, height) != (1024, 768):
+        print('%s is %dx%d, expected 1024x768' % (path, width, height), file=sys.stderr)
+        return 1
+    bad, first = 0, None
+    for y in range(height):
+        row = pixels[3 * width * y:3 * width * (y + 1)]
+        for x in range(width):
+            if pattern == 'grey-bands' and x < 16 and y < 32:
+                continue
+            want = expected(pattern, x, y)
+            if tuple(row[3 * x:3 * x + 3]) != want:
+                bad += 1
+                if first is None:
+                    first = (x, y, tuple(row[3 * x:3 * x + 3]), want)
+    if bad:
+        print('%s: %d pixels differ from %s; first at (%d,%d): got %s, expected %s'
+              % ((path, bad, pattern) + first), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv):
+    if len(argv) >= 4 and argv[1] == 'exact':
+        return exact(argv[2], argv[3])
     if len(argv) >= 3 and argv[1] == 'size':
         w, h, _ = read_image(argv[2])
         print('%dx%d' % (w, h))

@@ -164,6 +164,58 @@ test_config_file(void)
     }
 }
 
+static void
+test_display_file_name(void)
+{
+    static const struct {
+        const char *path;
+        guint display;
+        const char *want;
+    } cases[] = {
+        { "shot.png", 0, "shot.png" },
+        { "shot.png", 1, "shot-1.png" },
+        { "/tmp/a.b/shot.png", 12, "/tmp/a.b/shot-12.png" },
+        { "/tmp/a.b/shot", 2, "/tmp/a.b/shot-2" },
+        { ".hidden", 1, ".hidden-1" },
+        { "dir/", 3, "dir/-3" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *got = oriel_viewer_display_file_name(cases[i].path, cases[i].display);
+        g_assert_cmpstr(got, ==, cases[i].want);
+    }
+}
+
+static void
+test_config_no_options(void)
+{
+    static const char data[] = "[viewer]\nno-auto-resize = true\nno-usb-autoshare = 1\n";
+    const char *const want[] = { "--no-auto-resize", "--no-usb-autoshare", NULL };
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) args = oriel_viewer_config_to_args(data, strlen(data), "viewer.conf", &error);
+
+    g_assert_no_error(error);
+    g_assert_true(g_strv_equal((const char *const *)args, want));
+}
+
+static void
+test_usb_autoshare(void)
+{
+    g_autoptr(OrielViewerConnection) connection = oriel_viewer_connection_new();
+
+    /* Unset in the file: on, as remote-viewer. */
+    g_assert_true(oriel_viewer_usb_autoshare(TRUE, connection));
+    g_assert_false(oriel_viewer_usb_autoshare(FALSE, connection));
+    connection->enable_usb_autoshare = ORIEL_VIEWER_ON;
+    g_assert_true(oriel_viewer_usb_autoshare(TRUE, connection));
+    g_assert_false(oriel_viewer_usb_autoshare(FALSE, connection));
+    connection->enable_usb_autoshare = ORIEL_VIEWER_OFF;
+    g_assert_false(oriel_viewer_usb_autoshare(TRUE, connection));
+    connection->enable_usb_autoshare = ORIEL_VIEWER_UNSET;
+    connection->enable_usbredir = ORIEL_VIEWER_OFF;
+    g_assert_false(oriel_viewer_usb_autoshare(TRUE, connection));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -174,5 +226,8 @@ main(int argc, char **argv)
     g_test_add_func("/viewer/usb-filter", test_usb_filter);
     g_test_add_func("/viewer/backoff", test_backoff);
     g_test_add_func("/viewer/config-file", test_config_file);
+    g_test_add_func("/viewer/config-file/no-options", test_config_no_options);
+    g_test_add_func("/viewer/display-file-name", test_display_file_name);
+    g_test_add_func("/viewer/usb-autoshare", test_usb_autoshare);
     return g_test_run();
 }
