@@ -542,6 +542,67 @@ on_filter_filter(void *priv, struct usbredirfilter_rule *rules, int rules_count)
     usbredirfilter_free(rules);
 }
 
+static void
+on_filter_reject(void *priv)
+{
+    g_debug("usbdisk: the peer rejected the device");
+}
+
+/* The packets below only ever travel from a usb-host to a usb-guest, and
+ * the parser drops them in this direction; every callback is set anyway,
+ * because the parser calls what it finds without checking for NULL. */
+static void
+on_no_event(void *priv)
+{
+}
+
+static void
+on_device_connect(void *priv, struct usb_redir_device_connect_header *h)
+{
+}
+
+static void
+on_interface_info(void *priv, struct usb_redir_interface_info_header *h)
+{
+}
+
+static void
+on_ep_info(void *priv, struct usb_redir_ep_info_header *h)
+{
+}
+
+static void
+on_configuration_status(void *priv, uint64_t id, struct usb_redir_configuration_status_header *h)
+{
+}
+
+static void
+on_alt_setting_status(void *priv, uint64_t id, struct usb_redir_alt_setting_status_header *h)
+{
+}
+
+static void
+on_iso_stream_status(void *priv, uint64_t id, struct usb_redir_iso_stream_status_header *h)
+{
+}
+
+static void
+on_interrupt_receiving_status(void *priv, uint64_t id,
+                              struct usb_redir_interrupt_receiving_status_header *h)
+{
+}
+
+static void
+on_bulk_streams_status(void *priv, uint64_t id, struct usb_redir_bulk_streams_status_header *h)
+{
+}
+
+static void
+on_bulk_receiving_status(void *priv, uint64_t id,
+                         struct usb_redir_bulk_receiving_status_header *h)
+{
+}
+
 /* Answers a standard, class or vendor control request.  Returns the
  * usbredir status; for IN requests, fills reply (DESCRIPTOR_MAX bytes) and
  * *reply_len. */
@@ -774,6 +835,18 @@ usbdisk_redir_new(UsbdiskBot *bot, UsbdiskSpeed speed, const char *serial,
     p->stop_bulk_receiving_func = on_stop_bulk_receiving;
     p->cancel_data_packet_func = on_cancel_data_packet;
     p->filter_filter_func = on_filter_filter;
+    p->filter_reject_func = on_filter_reject;
+    p->device_disconnect_ack_func = on_no_event;
+    p->device_connect_func = on_device_connect;
+    p->device_disconnect_func = on_no_event;
+    p->interface_info_func = on_interface_info;
+    p->ep_info_func = on_ep_info;
+    p->configuration_status_func = on_configuration_status;
+    p->alt_setting_status_func = on_alt_setting_status;
+    p->iso_stream_status_func = on_iso_stream_status;
+    p->interrupt_receiving_status_func = on_interrupt_receiving_status;
+    p->bulk_streams_status_func = on_bulk_streams_status;
+    p->bulk_receiving_status_func = on_bulk_receiving_status;
     p->control_packet_func = on_control_packet;
     p->bulk_packet_func = on_bulk_packet;
     p->iso_packet_func = on_iso_packet;
