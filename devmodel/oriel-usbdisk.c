@@ -30,8 +30,6 @@
 #include "usbdisk-scsi.h"
 
 #define READ_CHUNK (256 * 1024)
-/* Stop reading from QEMU while this much output waits for it. */
-#define OUTPUT_HIGH_WATER (16 * 1024 * 1024)
 
 typedef struct {
     GMainLoop *loop;
@@ -126,23 +124,24 @@ on_conn_out(int fd, GIOCondition condition, gpointer user_data)
     return s->conn_out_source ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
-/* Reads while the output queue is short; waits for POLLOUT while it is not
- * empty.  The queue is what bounds memory: QEMU only sends more requests
- * when it gets answers. */
+/* Waits for POLLOUT while answers are queued, and reads only what the
+ * device wants: a peer that sends requests without reading the answers
+ * stops being read (memory stays bounded). */
 static void
 update_conn_watches(Server *s)
 {
-    guint64 pending = usbdisk_redir_pending_output(s->redir);
+    gboolean pending = usbdisk_redir_pending_output(s->redir) > 0;
+    gboolean wants_input = usbdisk_redir_wants_input(s->redir);
 
-    if (pending > 0 && !s->conn_out_source)
+    if (pending && !s->conn_out_source)
         s->conn_out_source = g_unix_fd_add(s->conn_fd, G_IO_OUT, on_conn_out, s);
-    else if (pending == 0 && s->conn_out_source)
+    else if (!pending && s->conn_out_source)
         g_clear_handle_id(&s->conn_out_source, g_source_remove);
 
-    if (pending < OUTPUT_HIGH_WATER && !s->conn_in_source)
+    if (wants_input && !s->conn_in_source)
         s->conn_in_source = g_unix_fd_add(s->conn_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                           on_conn_in, s);
-    else if (pending >= OUTPUT_HIGH_WATER && s->conn_in_source)
+    else if (!wants_input && s->conn_in_source)
         g_clear_handle_id(&s->conn_in_source, g_source_remove);
 }
 

@@ -75,9 +75,10 @@ struct UsbdiskRedir {
     guint8 configuration;
     gboolean connected; /* device_connect sent */
 
-    /* The bytes usbdisk_redir_feed() hands the parser's read callback. */
-    const guint8 *input;
-    gsize input_len;
+    /* Bytes fed and not parsed yet: parsing pauses while the output queue
+     * is full, see usbdisk_redir_wants_input(). */
+    GByteArray *input;
+    gsize input_pos;
     gboolean write_failed;
 };
 
@@ -305,17 +306,26 @@ on_log(void *priv, int level, const char *msg)
     g_debug("usbredirparser: %s", msg);
 }
 
+static gboolean
+output_full(UsbdiskRedir *redir)
+{
+    return usbredirparser_get_bufferered_output_size(redir->parser) >= USBDISK_REDIR_OUTPUT_LIMIT;
+}
+
 static int
 on_read(void *priv, uint8_t *data, int count)
 {
     UsbdiskRedir *redir = priv;
-    gsize n = MIN((gsize) count, redir->input_len);
+    gsize n = MIN((gsize) count, redir->input->len - redir->input_pos);
 
-    if (n == 0)
-        return 0;
-    memcpy(data, redir->input, n);
-    redir->input += n;
-    redir->input_len -= n;
+    if (n == 0 || output_full(redir))
+        return 0; /* "would block" */
+    memcpy(data, redir->input->data + redir->input_pos, n);
+    redir->input_pos += n;
+    if (redir->input_pos == redir->input->len) {
+        g_byte_array_set_size(redir->input, 0);
+        redir->input_pos = 0;
+    }
     return n;
 }
 
@@ -812,6 +822,7 @@ usbdisk_redir_new(UsbdiskBot *bot, UsbdiskSpeed speed, const char *serial,
     redir->ops = *ops;
     redir->opaque = opaque;
     redir->configuration = 1;
+    redir->input = g_byte_array_new();
 
     p = usbredirparser_create();
     g_assert(p != NULL);
@@ -874,6 +885,7 @@ usbdisk_redir_free(UsbdiskRedir *redir)
         return;
     if (redir->parser)
         usbredirparser_destroy(redir->parser);
+    g_byte_array_unref(redir->input);
     g_free(redir);
 }
 
@@ -885,24 +897,29 @@ write_error(UsbdiskRedir *redir, GError **error)
     return FALSE;
 }
 
-gboolean
-usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **error)
+/* Parses what input there is, as far as the output queue allows. */
+static void
+parse_input(UsbdiskRedir *redir)
 {
-    redir->input = data;
-    redir->input_len = len;
     for (;;) {
-        gsize before = redir->input_len;
+        gsize before = redir->input->len - redir->input_pos;
         int r = usbredirparser_do_read(redir->parser);
 
         if (r != usbredirparser_read_parse_error)
             break;
         g_debug("usbdisk: skipped a malformed usbredir packet");
         /* The parser skips the bad packet; stop if it made no progress. */
-        if (redir->input_len == 0 || redir->input_len == before)
+        gsize after = redir->input->len - redir->input_pos;
+        if (after == 0 || after == before)
             break;
     }
-    redir->input = NULL;
-    redir->input_len = 0;
+}
+
+gboolean
+usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **error)
+{
+    g_byte_array_append(redir->input, data, len);
+    parse_input(redir);
     if (redir->write_failed)
         return write_error(redir, error);
     return usbdisk_redir_flush(redir, error);
@@ -911,12 +928,23 @@ usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **
 gboolean
 usbdisk_redir_flush(UsbdiskRedir *redir, GError **error)
 {
-    if (usbredirparser_has_data_to_write(redir->parser) &&
-        usbredirparser_do_write(redir->parser) < 0)
-        redir->write_failed = TRUE;
-    if (redir->write_failed)
-        return write_error(redir, error);
-    return TRUE;
+    for (;;) {
+        if (usbredirparser_has_data_to_write(redir->parser) &&
+            usbredirparser_do_write(redir->parser) < 0)
+            redir->write_failed = TRUE;
+        if (redir->write_failed)
+            return write_error(redir, error);
+        /* Room again: go on with input parsing stopped at. */
+        if (redir->input_pos == redir->input->len || output_full(redir))
+            return TRUE;
+        parse_input(redir);
+    }
+}
+
+gboolean
+usbdisk_redir_wants_input(UsbdiskRedir *redir)
+{
+    return redir->input_pos == redir->input->len && !output_full(redir);
 }
 
 guint64
