@@ -271,6 +271,72 @@ check_listening_fd(int fd, GError **error)
     return TRUE;
 }
 
+/*
+ * Image locking that QEMU's own (file-posix "locking") understands, so that
+ * a helper and a QEMU drive, or two helpers, never write one image at once:
+ * a shared OFD lock on byte 100 + P says "I use permission P", on byte
+ * 200 + P "I let no one else have P".  P 0 is consistent read, 1 write.
+ */
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+#define PERM_CONSISTENT_READ 0
+#define PERM_WRITE 1
+
+static gboolean
+hold_lock_byte(int fd, off_t offset)
+{
+    struct flock lock = {
+        .l_type = F_RDLCK,
+        .l_whence = SEEK_SET,
+        .l_start = offset,
+        .l_len = 1,
+    };
+
+    return fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+/* TRUE when another open file description holds a lock on the byte. */
+static gboolean
+lock_byte_held(int fd, off_t offset)
+{
+    struct flock lock = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = offset,
+        .l_len = 1,
+    };
+
+    return fcntl(fd, F_OFD_GETLK, &lock) < 0 || lock.l_type != F_UNLCK;
+}
+
+static gboolean
+lock_image(int fd, const char *path, gboolean read_only, GError **error)
+{
+    const char *conflict = NULL;
+
+    /* Whatever the mode, no one else may write while the guest uses the
+     * disk; read-write also needs no one else to refuse writers. */
+    if (!hold_lock_byte(fd, LOCK_PERM_BASE + PERM_CONSISTENT_READ) ||
+        !hold_lock_byte(fd, LOCK_SHARED_BASE + PERM_WRITE) ||
+        (!read_only && !hold_lock_byte(fd, LOCK_PERM_BASE + PERM_WRITE))) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "%s: locking the image: %s", path, g_strerror(errno));
+        return FALSE;
+    }
+    if (lock_byte_held(fd, LOCK_PERM_BASE + PERM_WRITE))
+        conflict = "another process writes to it";
+    else if (lock_byte_held(fd, LOCK_SHARED_BASE + PERM_CONSISTENT_READ))
+        conflict = "another process has it exclusively";
+    else if (!read_only && lock_byte_held(fd, LOCK_SHARED_BASE + PERM_WRITE))
+        conflict = "another process uses it and allows no writer";
+    if (conflict) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                    "%s: the image is in use: %s", path, conflict);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static int
 open_image(const char *path, gboolean read_only, guint64 *size, GError **error)
 {
@@ -296,6 +362,10 @@ open_image(const char *path, gboolean read_only, guint64 *size, GError **error)
         return -1;
     }
     if (!usbdisk_image_check(path, end, error)) {
+        close(fd);
+        return -1;
+    }
+    if (!lock_image(fd, path, read_only, error)) {
         close(fd);
         return -1;
     }
