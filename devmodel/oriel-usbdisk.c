@@ -155,7 +155,7 @@ on_accept(int fd, GIOCondition condition, gpointer user_data)
 
     if (conn < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-            g_warning("accept: %s", g_strerror(errno));
+            g_message("accept: %s", g_strerror(errno)); /* the next try may work */
         return G_SOURCE_CONTINUE;
     }
     g_message("usbredir peer connected");
