@@ -30,8 +30,6 @@
 #include "usbdisk-scsi.h"
 
 #define READ_CHUNK (256 * 1024)
-/* Stop reading from QEMU while this much output waits for it. */
-#define OUTPUT_HIGH_WATER (16 * 1024 * 1024)
 
 typedef struct {
     GMainLoop *loop;
@@ -126,23 +124,24 @@ on_conn_out(int fd, GIOCondition condition, gpointer user_data)
     return s->conn_out_source ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
-/* Reads while the output queue is short; waits for POLLOUT while it is not
- * empty.  The queue is what bounds memory: QEMU only sends more requests
- * when it gets answers. */
+/* Waits for POLLOUT while answers are queued, and reads only what the
+ * device wants: a peer that sends requests without reading the answers
+ * stops being read (memory stays bounded). */
 static void
 update_conn_watches(Server *s)
 {
-    guint64 pending = usbdisk_redir_pending_output(s->redir);
+    gboolean pending = usbdisk_redir_pending_output(s->redir) > 0;
+    gboolean wants_input = usbdisk_redir_wants_input(s->redir);
 
-    if (pending > 0 && !s->conn_out_source)
+    if (pending && !s->conn_out_source)
         s->conn_out_source = g_unix_fd_add(s->conn_fd, G_IO_OUT, on_conn_out, s);
-    else if (pending == 0 && s->conn_out_source)
+    else if (!pending && s->conn_out_source)
         g_clear_handle_id(&s->conn_out_source, g_source_remove);
 
-    if (pending < OUTPUT_HIGH_WATER && !s->conn_in_source)
+    if (wants_input && !s->conn_in_source)
         s->conn_in_source = g_unix_fd_add(s->conn_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                           on_conn_in, s);
-    else if (pending >= OUTPUT_HIGH_WATER && s->conn_in_source)
+    else if (!wants_input && s->conn_in_source)
         g_clear_handle_id(&s->conn_in_source, g_source_remove);
 }
 
@@ -156,7 +155,7 @@ on_accept(int fd, GIOCondition condition, gpointer user_data)
 
     if (conn < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-            g_warning("accept: %s", g_strerror(errno));
+            g_message("accept: %s", g_strerror(errno)); /* the next try may work */
         return G_SOURCE_CONTINUE;
     }
     g_message("usbredir peer connected");
@@ -272,6 +271,72 @@ check_listening_fd(int fd, GError **error)
     return TRUE;
 }
 
+/*
+ * Image locking that QEMU's own (file-posix "locking") understands, so that
+ * a helper and a QEMU drive, or two helpers, never write one image at once:
+ * a shared OFD lock on byte 100 + P says "I use permission P", on byte
+ * 200 + P "I let no one else have P".  P 0 is consistent read, 1 write.
+ */
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+#define PERM_CONSISTENT_READ 0
+#define PERM_WRITE 1
+
+static gboolean
+hold_lock_byte(int fd, off_t offset)
+{
+    struct flock lock = {
+        .l_type = F_RDLCK,
+        .l_whence = SEEK_SET,
+        .l_start = offset,
+        .l_len = 1,
+    };
+
+    return fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+/* TRUE when another open file description holds a lock on the byte. */
+static gboolean
+lock_byte_held(int fd, off_t offset)
+{
+    struct flock lock = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = offset,
+        .l_len = 1,
+    };
+
+    return fcntl(fd, F_OFD_GETLK, &lock) < 0 || lock.l_type != F_UNLCK;
+}
+
+static gboolean
+lock_image(int fd, const char *path, gboolean read_only, GError **error)
+{
+    const char *conflict = NULL;
+
+    /* Whatever the mode, no one else may write while the guest uses the
+     * disk; read-write also needs no one else to refuse writers. */
+    if (!hold_lock_byte(fd, LOCK_PERM_BASE + PERM_CONSISTENT_READ) ||
+        !hold_lock_byte(fd, LOCK_SHARED_BASE + PERM_WRITE) ||
+        (!read_only && !hold_lock_byte(fd, LOCK_PERM_BASE + PERM_WRITE))) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "%s: locking the image: %s", path, g_strerror(errno));
+        return FALSE;
+    }
+    if (lock_byte_held(fd, LOCK_PERM_BASE + PERM_WRITE))
+        conflict = "another process writes to it";
+    else if (lock_byte_held(fd, LOCK_SHARED_BASE + PERM_CONSISTENT_READ))
+        conflict = "another process has it exclusively";
+    else if (!read_only && lock_byte_held(fd, LOCK_SHARED_BASE + PERM_WRITE))
+        conflict = "another process uses it and allows no writer";
+    if (conflict) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                    "%s: the image is in use: %s", path, conflict);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static int
 open_image(const char *path, gboolean read_only, guint64 *size, GError **error)
 {
@@ -297,6 +362,10 @@ open_image(const char *path, gboolean read_only, guint64 *size, GError **error)
         return -1;
     }
     if (!usbdisk_image_check(path, end, error)) {
+        close(fd);
+        return -1;
+    }
+    if (!lock_image(fd, path, read_only, error)) {
         close(fd);
         return -1;
     }

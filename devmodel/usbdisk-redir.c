@@ -75,9 +75,10 @@ struct UsbdiskRedir {
     guint8 configuration;
     gboolean connected; /* device_connect sent */
 
-    /* The bytes usbdisk_redir_feed() hands the parser's read callback. */
-    const guint8 *input;
-    gsize input_len;
+    /* Bytes fed and not parsed yet: parsing pauses while the output queue
+     * is full, see usbdisk_redir_wants_input(). */
+    GByteArray *input;
+    gsize input_pos;
     gboolean write_failed;
 };
 
@@ -305,17 +306,26 @@ on_log(void *priv, int level, const char *msg)
     g_debug("usbredirparser: %s", msg);
 }
 
+static gboolean
+output_full(UsbdiskRedir *redir)
+{
+    return usbredirparser_get_bufferered_output_size(redir->parser) >= USBDISK_REDIR_OUTPUT_LIMIT;
+}
+
 static int
 on_read(void *priv, uint8_t *data, int count)
 {
     UsbdiskRedir *redir = priv;
-    gsize n = MIN((gsize) count, redir->input_len);
+    gsize n = MIN((gsize) count, redir->input->len - redir->input_pos);
 
-    if (n == 0)
-        return 0;
-    memcpy(data, redir->input, n);
-    redir->input += n;
-    redir->input_len -= n;
+    if (n == 0 || output_full(redir))
+        return 0; /* "would block" */
+    memcpy(data, redir->input->data + redir->input_pos, n);
+    redir->input_pos += n;
+    if (redir->input_pos == redir->input->len) {
+        g_byte_array_set_size(redir->input, 0);
+        redir->input_pos = 0;
+    }
     return n;
 }
 
@@ -542,6 +552,67 @@ on_filter_filter(void *priv, struct usbredirfilter_rule *rules, int rules_count)
     usbredirfilter_free(rules);
 }
 
+static void
+on_filter_reject(void *priv)
+{
+    g_debug("usbdisk: the peer rejected the device");
+}
+
+/* The packets below only ever travel from a usb-host to a usb-guest, and
+ * the parser drops them in this direction; every callback is set anyway,
+ * because the parser calls what it finds without checking for NULL. */
+static void
+on_no_event(void *priv)
+{
+}
+
+static void
+on_device_connect(void *priv, struct usb_redir_device_connect_header *h)
+{
+}
+
+static void
+on_interface_info(void *priv, struct usb_redir_interface_info_header *h)
+{
+}
+
+static void
+on_ep_info(void *priv, struct usb_redir_ep_info_header *h)
+{
+}
+
+static void
+on_configuration_status(void *priv, uint64_t id, struct usb_redir_configuration_status_header *h)
+{
+}
+
+static void
+on_alt_setting_status(void *priv, uint64_t id, struct usb_redir_alt_setting_status_header *h)
+{
+}
+
+static void
+on_iso_stream_status(void *priv, uint64_t id, struct usb_redir_iso_stream_status_header *h)
+{
+}
+
+static void
+on_interrupt_receiving_status(void *priv, uint64_t id,
+                              struct usb_redir_interrupt_receiving_status_header *h)
+{
+}
+
+static void
+on_bulk_streams_status(void *priv, uint64_t id, struct usb_redir_bulk_streams_status_header *h)
+{
+}
+
+static void
+on_bulk_receiving_status(void *priv, uint64_t id,
+                         struct usb_redir_bulk_receiving_status_header *h)
+{
+}
+
 /* Answers a standard, class or vendor control request.  Returns the
  * usbredir status; for IN requests, fills reply (DESCRIPTOR_MAX bytes) and
  * *reply_len. */
@@ -751,6 +822,7 @@ usbdisk_redir_new(UsbdiskBot *bot, UsbdiskSpeed speed, const char *serial,
     redir->ops = *ops;
     redir->opaque = opaque;
     redir->configuration = 1;
+    redir->input = g_byte_array_new();
 
     p = usbredirparser_create();
     g_assert(p != NULL);
@@ -774,6 +846,18 @@ usbdisk_redir_new(UsbdiskBot *bot, UsbdiskSpeed speed, const char *serial,
     p->stop_bulk_receiving_func = on_stop_bulk_receiving;
     p->cancel_data_packet_func = on_cancel_data_packet;
     p->filter_filter_func = on_filter_filter;
+    p->filter_reject_func = on_filter_reject;
+    p->device_disconnect_ack_func = on_no_event;
+    p->device_connect_func = on_device_connect;
+    p->device_disconnect_func = on_no_event;
+    p->interface_info_func = on_interface_info;
+    p->ep_info_func = on_ep_info;
+    p->configuration_status_func = on_configuration_status;
+    p->alt_setting_status_func = on_alt_setting_status;
+    p->iso_stream_status_func = on_iso_stream_status;
+    p->interrupt_receiving_status_func = on_interrupt_receiving_status;
+    p->bulk_streams_status_func = on_bulk_streams_status;
+    p->bulk_receiving_status_func = on_bulk_receiving_status;
     p->control_packet_func = on_control_packet;
     p->bulk_packet_func = on_bulk_packet;
     p->iso_packet_func = on_iso_packet;
@@ -801,6 +885,7 @@ usbdisk_redir_free(UsbdiskRedir *redir)
         return;
     if (redir->parser)
         usbredirparser_destroy(redir->parser);
+    g_byte_array_unref(redir->input);
     g_free(redir);
 }
 
@@ -812,24 +897,29 @@ write_error(UsbdiskRedir *redir, GError **error)
     return FALSE;
 }
 
-gboolean
-usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **error)
+/* Parses what input there is, as far as the output queue allows. */
+static void
+parse_input(UsbdiskRedir *redir)
 {
-    redir->input = data;
-    redir->input_len = len;
     for (;;) {
-        gsize before = redir->input_len;
+        gsize before = redir->input->len - redir->input_pos;
         int r = usbredirparser_do_read(redir->parser);
 
         if (r != usbredirparser_read_parse_error)
             break;
         g_debug("usbdisk: skipped a malformed usbredir packet");
         /* The parser skips the bad packet; stop if it made no progress. */
-        if (redir->input_len == 0 || redir->input_len == before)
+        gsize after = redir->input->len - redir->input_pos;
+        if (after == 0 || after == before)
             break;
     }
-    redir->input = NULL;
-    redir->input_len = 0;
+}
+
+gboolean
+usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **error)
+{
+    g_byte_array_append(redir->input, data, len);
+    parse_input(redir);
     if (redir->write_failed)
         return write_error(redir, error);
     return usbdisk_redir_flush(redir, error);
@@ -838,12 +928,23 @@ usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **
 gboolean
 usbdisk_redir_flush(UsbdiskRedir *redir, GError **error)
 {
-    if (usbredirparser_has_data_to_write(redir->parser) &&
-        usbredirparser_do_write(redir->parser) < 0)
-        redir->write_failed = TRUE;
-    if (redir->write_failed)
-        return write_error(redir, error);
-    return TRUE;
+    for (;;) {
+        if (usbredirparser_has_data_to_write(redir->parser) &&
+            usbredirparser_do_write(redir->parser) < 0)
+            redir->write_failed = TRUE;
+        if (redir->write_failed)
+            return write_error(redir, error);
+        /* Room again: go on with input parsing stopped at. */
+        if (redir->input_pos == redir->input->len || output_full(redir))
+            return TRUE;
+        parse_input(redir);
+    }
+}
+
+gboolean
+usbdisk_redir_wants_input(UsbdiskRedir *redir)
+{
+    return redir->input_pos == redir->input->len && !output_full(redir);
 }
 
 guint64

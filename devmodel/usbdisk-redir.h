@@ -45,15 +45,26 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(UsbdiskRedir, usbdisk_redir_free)
 /* A serial is 1..USBDISK_SERIAL_MAX characters of [0-9A-Za-z._-]. */
 gboolean usbdisk_serial_check(const char *serial, GError **error);
 
+/* Answers queued for a peer that does not read them stop the parsing of
+ * further requests at about this many bytes (plus one answer, at most
+ * USBDISK_BOT_MAX_CHUNK).  libusbredirparser caps one incoming packet at
+ * 128 MiB. */
+#define USBDISK_REDIR_OUTPUT_LIMIT (8 * 1024 * 1024)
+
 /*
- * Parses len bytes from the peer, answering every complete packet.
- * FALSE only when writing to the peer failed (ops->write returned -1); a
- * malformed packet is skipped (the parser resynchronises on its length).
+ * Takes len bytes from the peer and answers every complete packet, as far
+ * as the output limit allows; the rest waits inside (feed only while
+ * usbdisk_redir_wants_input()).  FALSE only when writing to the peer
+ * failed (ops->write returned -1); a malformed packet is skipped (the
+ * parser resynchronises on its length).
  */
 gboolean usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **error);
 
-/* Writes queued output through ops->write; FALSE when ops->write failed. */
+/* Writes queued output through ops->write, then parses input held back by
+ * the output limit; FALSE when ops->write failed. */
 gboolean usbdisk_redir_flush(UsbdiskRedir *redir, GError **error);
+/* TRUE when all input is parsed and the output queue is below the limit. */
+gboolean usbdisk_redir_wants_input(UsbdiskRedir *redir);
 /* Bytes queued for the peer and not yet written. */
 guint64 usbdisk_redir_pending_output(UsbdiskRedir *redir);
 

@@ -650,6 +650,8 @@ usbdisk_bot_bulk_in(UsbdiskBot *bot, gsize requested, guint8 **data, gsize *len)
     *len = 0;
     if (bot->halt_in)
         return USBDISK_BULK_STALL;
+    if (requested == 0)
+        return USBDISK_BULK_OK; /* a zero-length transfer moves nothing */
 
     switch (bot->phase) {
     case PHASE_DATA_IN: {

@@ -4,7 +4,7 @@
 # usb-storage and sd drivers use it.
 #  - the helper's command line: bad images and sockets fail clearly, a
 #    stale socket is replaced, the socket is 0600, --fd serves a socket the
-#    parent listens on;
+#    parent listens on; a served image is locked against other writers;
 #  - xHCI, high speed, read-write: the guest enumerates the device, reads
 #    the image with the same SHA-256, writes a block that is in the image
 #    afterwards; a second QEMU reconnecting to the same helper reads it back;
@@ -47,7 +47,7 @@ check() { # check NAME DETAIL-FILE... -- COMMAND...
     if "$@"; then ok "$name"; else not_ok "$name" "$(tail -n 30 "${files[@]}" 2>/dev/null)"; fi
 }
 
-echo "1..19"
+echo "1..21"
 
 # ---- the command line ----------------------------------------------------------
 
@@ -81,6 +81,18 @@ check "a stale socket is replaced; the new one is mode 0600 (mode $mode)" "$tmp/
 status=$?
 check "a socket another helper listens on is not taken over (exit $status)" "$tmp/inuse.err" -- \
     eval '[ "$status" -ne 0 ] && grep -q "another process" "$tmp/inuse.err" && [ -S "$tmp/stale.sock" ]'
+# The image is locked the way QEMU locks its own: no second writer, be it
+# another helper or a QEMU drive.
+"$usbdisk" --image "$tmp/zero.img" --read-only --listen "$tmp/y.sock" 2>"$tmp/lock.err"
+status=$?
+check "an image a helper serves read-write cannot be served again (exit $status)" "$tmp/lock.err" -- \
+    eval '[ "$status" -ne 0 ] && grep -q "zero.img: the image is in use" "$tmp/lock.err"'
+env -u G_DEBUG timeout 60 qemu-system-x86_64 -S -nodefaults -no-user-config -display none \
+    -drive "if=none,id=d0,file=$tmp/zero.img,format=raw" -device virtio-blk-pci,drive=d0 \
+    >"$tmp/lock.qemu" 2>&1
+status=$?
+check "nor opened read-write by QEMU (exit $status)" "$tmp/lock.qemu" -- \
+    eval '[ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -q "lock" "$tmp/lock.qemu"'
 stop_helper
 check "SIGTERM: exit 0 (got $helper_status)" "$tmp/stale.helper.log" -- \
     eval '[ "$helper_status" = 0 ]'

@@ -15,7 +15,7 @@
 #include "usbdisk-redir.h"
 #include "usbdisk-scsi.h"
 
-#define IMAGE_SIZE (32 * 512)
+#define IMAGE_SIZE (64 * 1024 * 1024) /* sparse */
 
 typedef struct {
     GByteArray *to_device; /* the guest parser's output */
@@ -38,6 +38,9 @@ typedef struct {
     struct usb_redir_bulk_packet_header bulk;
     guint8 reply_data[4096];
     int reply_len;
+    guint bulk_count;
+
+    gboolean blocked; /* the guest side does not read: writes would block */
 } Peer;
 
 typedef struct {
@@ -144,9 +147,9 @@ guest_bulk_packet(void *priv, uint64_t id, struct usb_redir_bulk_packet_header *
 
     peer->reply_id = id;
     peer->bulk = *bulk;
-    g_assert_cmpint(data_len, <=, (int) sizeof peer->reply_data);
+    peer->bulk_count++;
     if (data_len > 0)
-        memcpy(peer->reply_data, data, data_len);
+        memcpy(peer->reply_data, data, MIN((gsize) data_len, sizeof peer->reply_data));
     peer->reply_len = data_len;
     free(data);
 }
@@ -156,6 +159,8 @@ device_write(gpointer opaque, const guint8 *data, int count)
 {
     Peer *peer = opaque;
 
+    if (peer->blocked)
+        return 0;
     g_byte_array_append(peer->to_guest, data, count);
     return count;
 }
@@ -440,6 +445,45 @@ test_bulk_command(Fixture *f, gconstpointer unused)
 }
 
 static void
+test_backpressure(Fixture *f, gconstpointer unused)
+{
+    /* READ(10) of 65535 blocks (32 MiB), then 32 bulk-in requests of
+     * 1 MiB sent at once, while the guest side reads nothing. */
+    guint8 cbw[31] = { 'U', 'S', 'B', 'C', 9, 0, 0, 0, 0x00, 0xfe, 0xff, 0x01, 0x80, 0, 10, 0x28 };
+    g_autoptr(GError) error = NULL;
+
+    cbw[15 + 7] = 0xff;
+    cbw[15 + 8] = 0xff;
+    g_assert_cmpuint(bulk(f, 0x02, cbw, sizeof cbw), ==, usb_redir_success);
+    f->peer.blocked = TRUE;
+    f->peer.bulk_count = 0;
+    for (int i = 0; i < 32; i++) {
+        struct usb_redir_bulk_packet_header b = { .endpoint = 0x81, .length_high = 0x10 };
+        usbredirparser_send_bulk_packet(f->guest, f->next_id++, &b, NULL, 0);
+    }
+    usbredirparser_do_write(f->guest);
+    g_assert_true(usbdisk_redir_feed(f->redir, f->peer.to_device->data, f->peer.to_device->len,
+                                     &error));
+    g_byte_array_set_size(f->peer.to_device, 0);
+
+    guint64 queued = usbdisk_redir_pending_output(f->redir);
+    g_test_message("queued %" G_GUINT64_FORMAT " bytes", queued);
+    g_assert_cmpuint(queued, >=, USBDISK_REDIR_OUTPUT_LIMIT);
+    g_assert_cmpuint(queued, <=, USBDISK_REDIR_OUTPUT_LIMIT + 2 * 1024 * 1024);
+    g_assert_false(usbdisk_redir_wants_input(f->redir));
+
+    /* The guest side reads again: every request gets its answer. */
+    f->peer.blocked = FALSE;
+    while (!usbdisk_redir_wants_input(f->redir) || usbdisk_redir_pending_output(f->redir)) {
+        g_assert_true(usbdisk_redir_flush(f->redir, &error));
+        g_assert_cmpint(usbredirparser_do_read(f->guest), ==, 0);
+    }
+    g_assert_cmpint(usbredirparser_do_read(f->guest), ==, 0);
+    g_assert_cmpuint(f->peer.bulk_count, ==, 32);
+    g_assert_cmpuint(f->peer.bulk.status, ==, usb_redir_success);
+}
+
+static void
 test_serial_check(void)
 {
     g_autoptr(GError) error = NULL;
@@ -466,6 +510,7 @@ main(int argc, char **argv)
     ADD("descriptors-super", fixture_setup_super, test_descriptors_super);
     ADD("requests", fixture_setup_high, test_requests);
     ADD("bulk-command", fixture_setup_high, test_bulk_command);
+    ADD("backpressure", fixture_setup_high, test_backpressure);
 #undef ADD
     g_test_add_func("/usbdisk-redir/serial-check", test_serial_check);
     return g_test_run();

@@ -424,6 +424,10 @@ test_read_huge_request(Fixture *f, gconstpointer unused)
 
     read10_cdb(cdb, 0x28, 0, 2);
     send_cbw(f, TRUE, 1024, cdb, sizeof cdb);
+    /* A zero-length request moves nothing and ends nothing. */
+    g_autofree guint8 *none = bulk_in(f, 0, &len);
+    g_assert_nonnull(none);
+    g_assert_cmpuint(len, ==, 0);
     g_autofree guint8 *r = bulk_in(f, G_MAXSIZE, &len);
     g_assert_cmpuint(len, ==, 1024);
     expect_csw(f, USBDISK_CSW_PASSED, 0);
