@@ -12,6 +12,10 @@
  *       than DBFS, prints "onset_ns=T" (CLOCK_REALTIME, as `date +%s%N`)
  *       and exits 0; exit 1 at end of input without one.
  *
+ *   audio-analyse --generate HZ --seconds N [--rate HZ]
+ *       writes N seconds of a sine at HZ (half of full scale) to standard
+ *       output, mono S16_LE: the client-side microphone of the tests.
+ *
  * Exit status 2 on usage errors or an unreadable or too short file.
  */
 #include <complex.h>
@@ -176,11 +180,29 @@ watch_onset(double threshold, guint rate, guint channels)
     }
 }
 
+static int
+generate(double frequency, double seconds, guint rate)
+{
+    gsize total = (gsize)(seconds * rate);
+    int16_t block[1024];
+    gsize done = 0;
+
+    while (done < total) {
+        gsize n = MIN(total - done, G_N_ELEMENTS(block));
+        for (gsize i = 0; i < n; i++)
+            block[i] = (int16_t)(16384.0 * sin(2.0 * M_PI * frequency * (double)(done + i) / rate));
+        if (fwrite(block, sizeof(int16_t), n, stdout) != n)
+            return 1;
+        done += n;
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
     gint rate = 48000, channels = 1;
-    double skip = 0.0, onset = 1.0;
+    double skip = 0.0, onset = 1.0, tone = 0.0, seconds = 1.0;
     g_auto(GStrv) files = NULL;
     g_autoptr(GError) error = NULL;
     const GOptionEntry entries[] = {
@@ -188,6 +210,8 @@ main(int argc, char **argv)
         { "channels", 0, 0, G_OPTION_ARG_INT, &channels, "Interleaved channels (default 1)", "N" },
         { "skip", 0, 0, G_OPTION_ARG_DOUBLE, &skip, "Seconds to skip at the start", "SECONDS" },
         { "onset", 0, 0, G_OPTION_ARG_DOUBLE, &onset, "Report the first block louder than this", "DBFS" },
+        { "generate", 0, 0, G_OPTION_ARG_DOUBLE, &tone, "Write a sine of this frequency", "HZ" },
+        { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Length of --generate (default 1)", "N" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
         { NULL },
     };
@@ -201,6 +225,13 @@ main(int argc, char **argv)
     if (rate < 1000 || rate > 384000 || channels < 1 || channels > 8 || skip < 0.0 || skip > 3600.0) {
         fprintf(stderr, "audio-analyse: --rate 1000..384000, --channels 1..8, --skip 0..3600\n");
         return 2;
+    }
+    if (tone != 0.0) {
+        if (tone < 1.0 || tone > rate / 2.0 || seconds <= 0.0 || seconds > 3600.0) {
+            fprintf(stderr, "audio-analyse: --generate 1..RATE/2, --seconds 0..3600\n");
+            return 2;
+        }
+        return generate(tone, seconds, (guint)rate);
     }
     if (onset <= 0.0) {
         if (files) {

@@ -1,0 +1,174 @@
+#!/bin/bash
+# Sound both ways, with real audio: the test guest (soundhw = "hda", run by
+# orield) and oriel-viewer under Xvfb, on a real PulseAudio started here
+# with a null sink and a null source (pulse-lib.sh).
+#  - playback: the guest plays 440 Hz with oriel-tone (ALSA PCM ioctls);
+#    parec records the sink's monitor; the dominant frequency is 440 Hz
+#    within 2% and the level well above silence;
+#  - record: pacat plays 1 kHz into the client's source; the guest records
+#    through the viewer's record channel; its file, copied out over the
+#    serial console, holds 1 kHz within 2%; with the source silent, silence;
+#  - --no-audio: the guest's tone leaves the sink silent; a viewer started
+#    again without it plays the tone again.
+# TAP output.
+source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
+source "$ORIEL_SOURCE_DIR/tests/audio/pulse-lib.sh"
+
+viewer="$build/viewer/oriel-viewer"
+analyse="$build/tests/tools/audio-analyse"
+name=audio-desk
+# Levels in dB relative to full scale: the tones are about -9 dBFS; a null
+# sink with nothing playing gives digital silence (-120).
+loud_dbfs=-30
+silent_dbfs=-60
+
+for tool in pulseaudio parec pacat pactl Xvfb; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "Bail out! $tool is missing (scripts/install-deps.sh installs it)"
+        exit 1
+    fi
+done
+cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.supp" \
+    "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
+export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+
+echo "1..10"
+
+if start_pulse && start_xvfb; then
+    ok "PulseAudio (null sink out, source mic.monitor) and Xvfb run"
+else
+    echo "Bail out! PulseAudio or Xvfb did not start: $(cat "$tmp/pulse.log" "$tmp/xvfb.log" 2>/dev/null)"
+    exit 1
+fi
+
+start_orield || { echo "Bail out! orield did not start"; exit 1; }
+write_cfg "$tmp/desk.cfg" "$name" 'soundhw = "hda"'
+serial="$ORIEL_RUNTIME_DIR/domains/$name/serial.sock"
+guest_run() { # COMMAND: runs it on the guest's console, prints its output
+    "$console" "$serial" --timeout 120 --wait-ready "$1"
+}
+"$orielctl" define "$tmp/desk.cfg" >/dev/null 2>&1 && "$orielctl" start "$name" >/dev/null 2>&1
+check "the guest has an HDA sound card with playback and capture PCMs" \
+    guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q HDA /proc/asound/cards"
+
+viewer_pid=""
+# start_viewer OUT [OPTIONS...]: oriel-viewer NAME, until its channels are open.
+start_viewer() {
+    local out=$1; shift
+    "$viewer" "$name" --events "$@" >"$out" 2>"$out.err" &
+    viewer_pid=$!
+    pids_to_kill+=("$viewer_pid")
+    wait_for_line "$out" '"event":"channels-open"' 90
+}
+stop_viewer() {
+    kill -TERM "$viewer_pid" 2>/dev/null
+    wait "$viewer_pid" 2>/dev/null
+    viewer_pid=""
+}
+
+# within_percent VALUE WANT PERCENT
+within_percent() {
+    awk -v v="$1" -v w="$2" -v p="$3" 'BEGIN { d = v - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'
+}
+# level_above DBFS LIMIT / level_below DBFS LIMIT
+level_above() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l > t) }'; }
+level_below() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l < t) }'; }
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2"; }
+
+# play_and_record OUT.raw FREQ SECONDS: parec records the sink's monitor
+# while the guest plays the tone; then analyses OUT.raw into OUT.txt.
+play_and_record() {
+    local raw=$1
+    parec -d out.monitor --format=s16le --rate=48000 --channels=1 --raw \
+        --latency-msec=20 >"$raw" 2>"$raw.err" &
+    local parec_pid=$!
+    pids_to_kill+=("$parec_pid")
+    guest_run "oriel-tone play $2 $3" >"$raw.guest" 2>&1
+    sleep 1
+    kill -TERM "$parec_pid" 2>/dev/null
+    wait "$parec_pid" 2>/dev/null
+    "$analyse" "$raw" >"${raw%.raw}.txt" 2>&1
+}
+
+# --- playback ------------------------------------------------------------
+if start_viewer "$tmp/viewer1.out"; then
+    ok "oriel-viewer NAME connects with its playback and record channels"
+else
+    not_ok "oriel-viewer NAME connects with its playback and record channels" \
+        "$(cat "$tmp/viewer1.out" "$tmp/viewer1.out.err")"
+fi
+
+play_and_record "$tmp/play.raw" 440 3
+freq=$(field frequency "$tmp/play.txt")
+level=$(field rms_dbfs "$tmp/play.txt")
+if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+    ok "playback: the sink hears the guest's 440 Hz ($freq Hz at $level dBFS)"
+else
+    not_ok "playback: the sink hears the guest's 440 Hz" "$(cat "$tmp/play.txt" "$tmp/play.raw.guest")" \
+        "$(tail -20 "$tmp/viewer1.out.err")"
+fi
+if grep -q '"event":"playback-start"' "$tmp/viewer1.out" && grep -q '"event":"playback-stop","ms":[0-9]*,"detail":"bytes=[1-9]' "$tmp/viewer1.out"; then
+    ok "the viewer reports the playback stream and the bytes it carried"
+else
+    not_ok "the viewer reports the playback stream and the bytes it carried" "$(cat "$tmp/viewer1.out")"
+fi
+
+# --- record --------------------------------------------------------------
+# record_in_guest NAME SECONDS: the guest records into /tmp/NAME.raw, which
+# comes back base64-encoded over the console into $tmp/NAME.raw.
+record_in_guest() {
+    guest_run "oriel-tone record $2 /tmp/$1.raw" >"$tmp/$1.guest" 2>&1 &&
+        guest_run "base64 /tmp/$1.raw && rm /tmp/$1.raw" | base64 -d >"$tmp/$1.raw" &&
+        "$analyse" "$tmp/$1.raw" >"$tmp/$1.txt" 2>&1
+}
+"$analyse" --generate 1000 --seconds 60 | pacat -d mic --format=s16le --rate=48000 --channels=1 \
+    --raw --latency-msec=20 >"$tmp/pacat.log" 2>&1 &
+mic_pid=$!
+pids_to_kill+=("$mic_pid")
+record_in_guest mic 3
+kill -TERM "$mic_pid" 2>/dev/null
+wait "$mic_pid" 2>/dev/null
+freq=$(field frequency "$tmp/mic.txt")
+level=$(field rms_dbfs "$tmp/mic.txt")
+if [ -n "$freq" ] && within_percent "$freq" 1000 2 && level_above "$level" "$loud_dbfs"; then
+    ok "record: the guest records the client's 1 kHz ($freq Hz at $level dBFS)"
+else
+    not_ok "record: the guest records the client's 1 kHz" "$(cat "$tmp/mic.txt" "$tmp/mic.guest" "$tmp/pacat.log")"
+fi
+# Nothing plays into the source now: what the guest records is silence, so
+# the tone above did come from the client.
+record_in_guest quiet 1
+level=$(field rms_dbfs "$tmp/quiet.txt")
+if [ -n "$level" ] && level_below "$level" "$silent_dbfs"; then
+    ok "record: a silent client source records as silence ($level dBFS)"
+else
+    not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
+fi
+stop_viewer
+
+# --- --no-audio, then a viewer that comes back ---------------------------
+start_viewer "$tmp/viewer2.out" --no-audio
+play_and_record "$tmp/muted.raw" 440 2
+level=$(field rms_dbfs "$tmp/muted.txt")
+if [ -n "$level" ] && level_below "$level" "$silent_dbfs" && ! grep -q playback-start "$tmp/viewer2.out"; then
+    ok "--no-audio: the guest's tone leaves the sink silent ($level dBFS)"
+else
+    not_ok "--no-audio: the guest's tone leaves the sink silent" "$(cat "$tmp/muted.txt" "$tmp/viewer2.out")"
+fi
+stop_viewer
+
+start_viewer "$tmp/viewer3.out"
+play_and_record "$tmp/again.raw" 440 2
+freq=$(field frequency "$tmp/again.txt")
+level=$(field rms_dbfs "$tmp/again.txt")
+if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+    ok "a viewer started again plays the guest's tone again ($freq Hz at $level dBFS)"
+else
+    not_ok "a viewer started again plays the guest's tone again" "$(cat "$tmp/again.txt" "$tmp/viewer3.out")"
+fi
+stop_viewer
+
+"$orielctl" destroy "$name" >/dev/null 2>&1
+"$orielctl" undefine "$name" >/dev/null 2>&1
+finish_orield
+[ "$failures" -eq 0 ]
