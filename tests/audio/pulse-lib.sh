@@ -6,7 +6,8 @@
 # null sinks at 48 kHz: `out`, the default sink, whose monitor the tests
 # record with parec, and `mic`, whose monitor `mic.monitor` is the default
 # source: what pacat plays into `mic` is what the viewer's record channel
-# hears.  Exports PULSE_SERVER for every client started afterwards.
+# hears.  Exports PULSE_SERVER for every client started afterwards; its
+# pid file in XDG_RUNTIME_DIR/pulse is what QEMU's pa backend looks for.
 #
 # start_xvfb: an Xvfb on a display it picks itself; exports DISPLAY.
 
@@ -16,10 +17,11 @@ start_pulse() {
     mkdir -p "$PULSE_RUNTIME_PATH" "$HOME/.config/pulse"
     chmod 0700 "$XDG_RUNTIME_DIR" "$PULSE_RUNTIME_PATH"
     echo "autospawn = no" >"$HOME/.config/pulse/client.conf"
-    local socket="$XDG_RUNTIME_DIR/pa.sock"
+    # The standard place, where libpulse looks without PULSE_SERVER too.
+    local socket="$PULSE_RUNTIME_PATH/native"
     # As root PulseAudio warns that it is meant for --system, but runs as a
     # per-user daemon all the same, which is what a desktop client has.
-    pulseaudio --daemonize=no -n --exit-idle-time=-1 --use-pid-file=no \
+    pulseaudio --daemonize=no -n --exit-idle-time=-1 \
         --disallow-module-loading=no --log-target=stderr \
         --load="module-native-protocol-unix socket=$socket auth-anonymous=1" \
         --load="module-null-sink sink_name=out rate=48000 channels=2" \

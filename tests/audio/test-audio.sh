@@ -8,6 +8,7 @@
 #  - record: pacat plays 1 kHz into the client's source; the guest records
 #    through the viewer's record channel; its file, copied out over the
 #    serial console, holds 1 kHz within 2%; with the source silent, silence;
+#  - the guest's mute (its mixer) silences the stream, unmuting brings it back;
 #  - --no-audio: the guest's tone leaves the sink silent; a viewer started
 #    again without it plays the tone again.
 # TAP output.
@@ -32,7 +33,7 @@ cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.sup
     "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
 export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
 
-echo "1..10"
+echo "1..12"
 
 if start_pulse && start_xvfb; then
     ok "PulseAudio (null sink out, source mic.monitor) and Xvfb run"
@@ -48,8 +49,9 @@ guest_run() { # COMMAND: runs it on the guest's console, prints its output
     "$console" "$serial" --timeout 120 --wait-ready "$1"
 }
 "$orielctl" define "$tmp/desk.cfg" >/dev/null 2>&1 && "$orielctl" start "$name" >/dev/null 2>&1
-check "the guest has an HDA sound card with playback and capture PCMs" \
-    guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q HDA /proc/asound/cards"
+# A sound card comes up muted at volume 0; a desktop's mixer turns it up.
+check "the guest has an HDA sound card with playback and capture PCMs; its mixer turns up" \
+    guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q HDA /proc/asound/cards && oriel-tone mixer on"
 
 viewer_pid=""
 # start_viewer OUT [OPTIONS...]: oriel-viewer NAME, until its channels are open.
@@ -143,6 +145,25 @@ if [ -n "$level" ] && level_below "$level" "$silent_dbfs"; then
     ok "record: a silent client source records as silence ($level dBFS)"
 else
     not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
+fi
+
+# --- the guest's mute reaches the client's stream -------------------------
+guest_run "oriel-tone mixer off" >/dev/null 2>&1
+play_and_record "$tmp/guest-muted.raw" 440 2
+level=$(field rms_dbfs "$tmp/guest-muted.txt")
+guest_run "oriel-tone mixer on" >/dev/null 2>&1
+if [ -n "$level" ] && level_below "$level" "$silent_dbfs"; then
+    ok "the guest's mute silences the client's stream ($level dBFS)"
+else
+    not_ok "the guest's mute silences the client's stream" "$(cat "$tmp/guest-muted.txt")"
+fi
+play_and_record "$tmp/unmuted.raw" 440 2
+freq=$(field frequency "$tmp/unmuted.txt")
+level=$(field rms_dbfs "$tmp/unmuted.txt")
+if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+    ok "unmuted, the same session plays again ($freq Hz at $level dBFS)"
+else
+    not_ok "unmuted, the same session plays again" "$(cat "$tmp/unmuted.txt" "$tmp/viewer1.out")"
 fi
 stop_viewer
 

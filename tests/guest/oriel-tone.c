@@ -5,6 +5,13 @@
  *
  *   oriel-tone play FREQ_HZ SECONDS [DEVICE]    a sine on /dev/snd/pcmC0D0p
  *   oriel-tone record SECONDS FILE [DEVICE]     from /dev/snd/pcmC0D0c
+ *   oriel-tone mixer on|off [CONTROL_DEVICE]    /dev/snd/controlC0
+ *
+ * A sound card comes up muted at volume 0 (alsactl init or a desktop's
+ * mixer turn it up); `mixer on` sets every Switch control on and every
+ * Volume control to its maximum, `mixer off` turns the playback switches
+ * off.  The card's amplifiers are what QEMU forwards to the SPICE client
+ * as the guest's volume and mute.
  *
  * Both negotiate S16_LE at 48000 Hz (else 44100 Hz), stereo (else mono).
  * play prints "oriel-tone: playing" just before its first write, which the
@@ -169,6 +176,81 @@ pcm_read(Pcm *pcm, int16_t *samples, unsigned long frames)
     return 0;
 }
 
+/* Sets every Switch (on: all; off: playback only) and, when turning on,
+ * every Volume to its maximum.  Other controls are left alone. */
+static int
+mixer(int on, const char *device)
+{
+    struct snd_ctl_elem_list list;
+    struct snd_ctl_elem_id *ids = NULL;
+    int fd, r = 0;
+
+    fd = open(device, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "oriel-tone: %s: %s\n", device, strerror(errno));
+        return 1;
+    }
+    memset(&list, 0, sizeof(list));
+    if (ioctl(fd, SNDRV_CTL_IOCTL_ELEM_LIST, &list) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (list.count > 1024) {
+        r = -E2BIG;
+        goto out;
+    }
+    ids = calloc(list.count ? list.count : 1, sizeof(*ids));
+    if (!ids) {
+        r = -ENOMEM;
+        goto out;
+    }
+    list.space = list.count;
+    list.pids = ids;
+    if (ioctl(fd, SNDRV_CTL_IOCTL_ELEM_LIST, &list) < 0) {
+        r = -errno;
+        goto out;
+    }
+    for (unsigned int i = 0; i < list.used; i++) {
+        struct snd_ctl_elem_info info;
+        struct snd_ctl_elem_value value;
+        const char *name = (const char *)ids[i].name;
+        int is_switch = strstr(name, "Switch") != NULL;
+        int is_volume = strstr(name, "Volume") != NULL;
+
+        memset(&info, 0, sizeof(info));
+        info.id = ids[i];
+        if (ioctl(fd, SNDRV_CTL_IOCTL_ELEM_INFO, &info) < 0)
+            continue;
+        if (!(info.access & SNDRV_CTL_ELEM_ACCESS_WRITE) || info.count > 128)
+            continue;
+        memset(&value, 0, sizeof(value));
+        value.id = ids[i];
+        if (info.type == SNDRV_CTL_ELEM_TYPE_BOOLEAN && is_switch) {
+            if (!on && !strstr(name, "Playback"))
+                continue;
+            for (unsigned int c = 0; c < info.count; c++)
+                value.value.integer.value[c] = on ? 1 : 0;
+        } else if (info.type == SNDRV_CTL_ELEM_TYPE_INTEGER && is_volume && on) {
+            for (unsigned int c = 0; c < info.count; c++)
+                value.value.integer.value[c] = info.value.integer.max;
+        } else {
+            continue;
+        }
+        if (ioctl(fd, SNDRV_CTL_IOCTL_ELEM_WRITE, &value) < 0) {
+            r = -errno;
+            fprintf(stderr, "oriel-tone: setting '%s': %s\n", name, strerror(errno));
+        }
+    }
+out:
+    free(ids);
+    close(fd);
+    if (r < 0) {
+        fprintf(stderr, "oriel-tone: mixer %s on %s: %s\n", on ? "on" : "off", device, strerror(-r));
+        return 1;
+    }
+    return 0;
+}
+
 static int
 parse_number(const char *s, long min, long max, long *ret_value)
 {
@@ -279,7 +361,8 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: oriel-tone play FREQ_HZ SECONDS [DEVICE]\n"
-                    "       oriel-tone record SECONDS FILE [DEVICE]\n");
+                    "       oriel-tone record SECONDS FILE [DEVICE]\n"
+                    "       oriel-tone mixer on|off [CONTROL_DEVICE]\n");
     return 2;
 }
 
@@ -298,6 +381,11 @@ main(int argc, char **argv)
         if (parse_number(argv[2], 1, MAX_SECONDS, &seconds) < 0)
             return usage();
         return record(seconds, argv[3], argc == 5 ? argv[4] : "/dev/snd/pcmC0D0c");
+    }
+    if (argc >= 3 && argc <= 4 && strcmp(argv[1], "mixer") == 0) {
+        if (strcmp(argv[2], "on") != 0 && strcmp(argv[2], "off") != 0)
+            return usage();
+        return mixer(strcmp(argv[2], "on") == 0, argc == 4 ? argv[3] : "/dev/snd/controlC0");
     }
     return usage();
 }
