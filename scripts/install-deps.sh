@@ -11,6 +11,8 @@ packages="
   qemu-system-x86 qemu-utils seabios ovmf
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
   xvfb xauth xfonts-base xdotool xclip openssl python3 procps
+  pulseaudio pulseaudio-utils libpulse-dev
+  gstreamer1.0-pulseaudio gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 "
 
 # The test guest is built from the kernel and busybox packages the apt lists
