@@ -10,7 +10,9 @@
 #    serial console, holds 1 kHz within 2%; with the source silent, silence;
 #  - the guest's mute (its mixer) silences the stream, unmuting brings it back;
 #  - --no-audio: the guest's tone leaves the sink silent; a viewer started
-#    again without it plays the tone again.
+#    again without it plays the tone again;
+#  - a domain without SPICE and audio_backend = "pa" plays on the host's
+#    PulseAudio directly.
 # TAP output.
 source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/audio/pulse-lib.sh"
@@ -33,7 +35,7 @@ cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.sup
     "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
 export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
 
-echo "1..12"
+echo "1..13"
 
 if start_pulse && start_xvfb; then
     ok "PulseAudio (null sink out, source mic.monitor) and Xvfb run"
@@ -189,6 +191,24 @@ else
 fi
 stop_viewer
 
+"$orielctl" destroy "$name" >/dev/null 2>&1
+"$orielctl" undefine "$name" >/dev/null 2>&1
+
+# --- no SPICE: QEMU's own PulseAudio backend --------------------------------
+name=audio-host
+serial="$ORIEL_RUNTIME_DIR/domains/$name/serial.sock"
+write_cfg "$tmp/host.cfg" "$name" 'soundhw = "hda"' 'spice = 0' 'audio_backend = "pa"'
+"$orielctl" define "$tmp/host.cfg" >/dev/null 2>&1 && "$orielctl" start "$name" >/dev/null 2>&1
+guest_run "oriel-tone mixer on" >/dev/null 2>&1
+play_and_record "$tmp/host.raw" 440 2
+freq=$(field frequency "$tmp/host.txt")
+level=$(field rms_dbfs "$tmp/host.txt")
+if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+    ok "audio_backend = pa without SPICE plays on the host's PulseAudio ($freq Hz at $level dBFS)"
+else
+    not_ok "audio_backend = pa without SPICE plays on the host's PulseAudio" "$(cat "$tmp/host.txt" "$tmp/host.raw.guest")" \
+        "$(tail -5 "$tmp/orield.log")"
+fi
 "$orielctl" destroy "$name" >/dev/null 2>&1
 "$orielctl" undefine "$name" >/dev/null 2>&1
 finish_orield
