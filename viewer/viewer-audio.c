@@ -146,7 +146,9 @@ report_delay(ViewerAudio *audio)
     int negative = 0;
     gint64 now = g_get_monotonic_time();
 
-    if (!audio->playback || now - audio->delay_reported_us < DELAY_REPORT_US ||
+    if (!audio->playback || !audio->play_stream ||
+        pa_stream_get_state(audio->play_stream) != PA_STREAM_READY ||
+        now - audio->delay_reported_us < DELAY_REPORT_US ||
         pa_stream_get_latency(audio->play_stream, &latency, &negative) < 0)
         return;
     audio->delay_reported_us = now;
@@ -233,6 +235,8 @@ on_playback_start(SpicePlaybackChannel *channel, gint format, gint channels, gin
         (guint)rate > PA_RATE_MAX) {
         g_printerr("oriel-viewer: audio playback: unsupported format %d, %d channels, %d Hz\n",
                    format, channels, rate);
+        audio->playing = FALSE;
+        play_stream_drop(audio);
         return;
     }
     pa_sample_spec spec = { .format = PA_SAMPLE_S16LE, .rate = (uint32_t)rate, .channels = (uint8_t)channels };
@@ -361,6 +365,8 @@ on_record_start(SpiceRecordChannel *channel, gint format, gint channels, gint ra
         (guint)rate > PA_RATE_MAX) {
         g_printerr("oriel-viewer: audio record: unsupported format %d, %d channels, %d Hz\n",
                    format, channels, rate);
+        audio->recording = FALSE;
+        record_stream_drop(audio);
         return;
     }
     record_stream_drop(audio);
