@@ -35,7 +35,7 @@ cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.sup
     "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
 export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
 
-echo "1..13"
+echo "1..14"
 
 if start_pulse && start_xvfb; then
     ok "PulseAudio (null sink out, source mic.monitor) and Xvfb run"
@@ -64,9 +64,11 @@ start_viewer() {
     pids_to_kill+=("$viewer_pid")
     wait_for_line "$out" '"event":"channels-open"' 90
 }
-stop_viewer() {
+viewer_statuses=""
+stop_viewer() { # SIGTERM ends a session cleanly: status 0 (under ASan: no leak)
     kill -TERM "$viewer_pid" 2>/dev/null
     wait "$viewer_pid" 2>/dev/null
+    viewer_statuses="$viewer_statuses $?"
     viewer_pid=""
 }
 
@@ -193,6 +195,13 @@ stop_viewer
 
 "$orielctl" destroy "$name" >/dev/null 2>&1
 "$orielctl" undefine "$name" >/dev/null 2>&1
+if [ "$(echo $viewer_statuses)" = "0 0 0" ] &&
+    ! grep -Eq 'ERROR: [A-Za-z]*Sanitizer|runtime error|-CRITICAL \*\*|-WARNING \*\*' "$tmp"/viewer*.out.err; then
+    ok "each viewer exits 0 on SIGTERM; no sanitizer report or GLib warning"
+else
+    not_ok "each viewer exits 0 on SIGTERM; no sanitizer report or GLib warning" \
+        "statuses:$viewer_statuses" "$(cat "$tmp"/viewer*.out.err)"
+fi
 
 # --- no SPICE: QEMU's own PulseAudio backend --------------------------------
 name=audio-host
