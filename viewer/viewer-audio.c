@@ -120,6 +120,7 @@ play_stream_drop(ViewerAudio *audio)
 {
     if (!audio->play_stream)
         return;
+    g_debug("playback: stream closed");
     pa_stream_set_state_callback(audio->play_stream, NULL, NULL);
     pa_stream_disconnect(audio->play_stream);
     pa_stream_unref(audio->play_stream);
@@ -164,6 +165,7 @@ on_play_stream_state(pa_stream *stream, void *user_data)
 
     switch (pa_stream_get_state(stream)) {
     case PA_STREAM_READY:
+        g_debug("playback: stream ready, %u bytes pending", audio->play_pending->len);
         if (audio->play_pending->len > 0) {
             pa_stream_write(stream, audio->play_pending->data, audio->play_pending->len, NULL, 0,
                             PA_SEEK_RELATIVE);
@@ -213,6 +215,7 @@ on_drained(pa_stream *stream, int success, void *user_data)
 {
     ViewerAudio *audio = user_data;
 
+    g_debug("playback: drained (%s)", audio->playing ? "playing again" : "idle");
     /* The guest may have started again meanwhile: then the stream lives on. */
     if (stream == audio->play_stream && !audio->playing)
         play_stream_drop(audio);
@@ -245,7 +248,9 @@ on_playback_start(SpicePlaybackChannel *channel, gint format, gint channels, gin
         play_stream_drop(audio);
     audio->play_spec = spec;
     g_byte_array_set_size(audio->play_pending, 0);
-    if (!audio->play_stream && context_ready(audio))
+    if (audio->play_stream)
+        g_debug("playback: reusing the stream");
+    else if (context_ready(audio))
         play_stream_create(audio);
 }
 

@@ -37,6 +37,15 @@ start_pulse() {
     pactl set-default-sink out && pactl set-default-source mic.monitor
 }
 
+# keep_sink_running: a silent stream that keeps the null sink `out`
+# rendering at low latency.  An idle null sink wakes up late for a new
+# stream (up to 1.5 s here), which is PulseAudio's, not what is measured.
+keep_sink_running() {
+    pacat -d out --format=s16le --rate=48000 --channels=2 --raw --latency-msec=20 /dev/zero \
+        >/dev/null 2>&1 &
+    pids_to_kill+=($!)
+}
+
 start_xvfb() {
     rm -f "$tmp/displayfd"
     mkfifo "$tmp/displayfd"

@@ -6,7 +6,9 @@
 #    oriel-viewer under Xvfb;
 #  - reference, in the same run: the same guest without SPICE, with
 #    audio_backend = "pa" (QEMU plays on the PulseAudio itself).
-# Each run: parec streams the sink's monitor into `audio-analyse --onset`,
+# Each run: the sink runs all along (an idle null sink renders late, up to
+# a second and a half after a stream arrives); parec streams its monitor
+# into `audio-analyse --onset`,
 # which stamps the first 5 ms block louder than -50 dBFS; the host triggers
 # `oriel-tone play` over the serial console at T0.  Latency = onset - T0 -
 # the console's round trip (a `true` through the same tool, measured just
@@ -35,6 +37,7 @@ done
 start_pulse || { echo "PulseAudio did not start: $(cat "$tmp/pulse.log")" >&2; exit 1; }
 start_xvfb || { echo "Xvfb did not start" >&2; exit 1; }
 start_orield || { echo "orield did not start" >&2; exit 1; }
+keep_sink_running
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
