@@ -274,6 +274,9 @@ on_playback_stop(SpicePlaybackChannel *channel, gpointer user_data)
         channel_read_bytes(SPICE_CHANNEL(channel)) - audio->play_bytes_at_start,
         (g_get_monotonic_time() - audio->play_started_us) / 1000);
 
+    /* spice-gtk also signals a stop when the channel resets while idle. */
+    if (!audio->playing)
+        return;
     audio->playing = FALSE;
     viewer_log_event(audio->app, "playback-stop", detail);
     if (!audio->play_stream)
@@ -386,6 +389,8 @@ on_record_stop(SpiceRecordChannel *channel, gpointer user_data)
 {
     ViewerAudio *audio = user_data;
 
+    if (!audio->recording)
+        return;
     audio->recording = FALSE;
     viewer_log_event(audio->app, "record-stop", NULL);
     record_stream_drop(audio);

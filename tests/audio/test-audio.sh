@@ -11,6 +11,9 @@
 #  - the guest's mute (its mixer) silences the stream, unmuting brings it back;
 #  - --no-audio: the guest's tone leaves the sink silent; a viewer started
 #    again without it plays the tone again;
+#  - the domain restarts under a viewer: it reconnects and plays again;
+#  - a client without PulseAudio still runs its session (spice-gtk's
+#    backend) and every viewer ends cleanly;
 #  - a domain without SPICE and audio_backend = "pa" plays on the host's
 #    PulseAudio directly.
 # TAP output.
@@ -35,7 +38,7 @@ cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.sup
     "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
 export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
 
-echo "1..15"
+echo "1..16"
 
 if start_pulse && start_xvfb; then
     ok "PulseAudio (null sink out, source mic.monitor) and Xvfb run"
@@ -214,9 +217,22 @@ else
 fi
 stop_viewer
 
+# A client without PulseAudio: spice-gtk's own backend takes over; the
+# session runs through a guest's playback and recording and ends cleanly.
+viewer_env=(env PULSE_SERVER="unix:$tmp/no-such-pulse")
+if start_viewer "$tmp/viewer4.out" &&
+    guest_run "oriel-tone play 440 1 && oriel-tone record 1 /tmp/none.raw" >/dev/null 2>&1 &&
+    grep -q '"event":"record-start"' "$tmp/viewer4.out"; then
+    ok "without a PulseAudio the session still plays and records (spice-gtk's backend)"
+else
+    not_ok "without a PulseAudio the session still plays and records (spice-gtk's backend)" \
+        "$(cat "$tmp/viewer4.out" "$tmp/viewer4.out.err")"
+fi
+stop_viewer
+
 "$orielctl" destroy "$name" >/dev/null 2>&1
 "$orielctl" undefine "$name" >/dev/null 2>&1
-if [ "$(echo $viewer_statuses)" = "0 0 0" ] &&
+if [ "$(echo $viewer_statuses)" = "0 0 0 0" ] &&
     ! grep -Eq 'ERROR: [A-Za-z]*Sanitizer|runtime error|-CRITICAL \*\*|-WARNING \*\*' "$tmp"/viewer*.out.err; then
     ok "each viewer exits 0 on SIGTERM; no sanitizer report or GLib warning"
 else
