@@ -504,7 +504,8 @@ viewer_audio_get(ViewerApp *app, SpiceSession *session)
         return audio;
     }
     pa_context_set_state_callback(audio->context, on_context_state, audio);
-    if (pa_context_connect(audio->context, NULL, PA_CONTEXT_NOFLAGS, NULL) < 0)
+    /* A viewer does not start a sound server of its own. */
+    if (pa_context_connect(audio->context, NULL, PA_CONTEXT_NOAUTOSPAWN, NULL) < 0)
         fall_back_to_spice_gtk(audio);
     return audio;
 }
