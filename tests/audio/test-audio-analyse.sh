@@ -16,10 +16,11 @@ near() { awk -v v="$1" -v w="$2" -v d="$3" 'BEGIN { x = v - w; if (x < 0) x = -x
 echo "1..5"
 
 "$analyse" --generate 440 --seconds 2 >"$tmp/a440.raw" && "$analyse" "$tmp/a440.raw" >"$tmp/a440.txt"
-if near "$(field frequency "$tmp/a440.txt")" 440 1 && near "$(field rms_dbfs "$tmp/a440.txt")" -9.0 0.5; then
-    ok "a 440 Hz sine at half scale reads 440 Hz, -9 dBFS"
+if near "$(field frequency "$tmp/a440.txt")" 440 1 && near "$(field rms_dbfs "$tmp/a440.txt")" -9.0 0.5 &&
+    near "$(field loud_seconds "$tmp/a440.txt")" 2 0.01; then
+    ok "a 2 s 440 Hz sine at half scale reads 440 Hz, -9 dBFS, 2 s"
 else
-    not_ok "a 440 Hz sine at half scale reads 440 Hz, -9 dBFS" "$(cat "$tmp/a440.txt")"
+    not_ok "a 2 s 440 Hz sine at half scale reads 440 Hz, -9 dBFS, 2 s" "$(cat "$tmp/a440.txt")"
 fi
 
 "$analyse" --generate 1000 --seconds 1 --rate 44100 >"$tmp/k1.raw" &&
@@ -33,7 +34,8 @@ fi
 # Silence first, then the tone: the loudest stretch is found.
 { head -c 96000 /dev/zero; "$analyse" --generate 3000 --seconds 2; } >"$tmp/late.raw"
 "$analyse" "$tmp/late.raw" >"$tmp/late.txt"
-if near "$(field frequency "$tmp/late.txt")" 3000 5 && near "$(field rms_dbfs "$tmp/late.txt")" -9.0 1; then
+if near "$(field frequency "$tmp/late.txt")" 3000 5 && near "$(field rms_dbfs "$tmp/late.txt")" -9.0 1 &&
+    near "$(field loud_seconds "$tmp/late.txt")" 2 0.01; then
     ok "a tone after a second of silence is found"
 else
     not_ok "a tone after a second of silence is found" "$(cat "$tmp/late.txt")"

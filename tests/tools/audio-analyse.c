@@ -3,10 +3,12 @@
  * audio-analyse: what is in a raw S16_LE recording, for the audio tests.
  *
  *   audio-analyse [--rate HZ] [--channels N] [--skip SECONDS] FILE
- *       prints "frequency=F rms_dbfs=L": the dominant frequency (an FFT of
- *       up to 65536 samples from the loudest stretch of the first channel,
- *       Hann window, peak refined by parabolic interpolation) and the RMS
- *       level in dB relative to full scale (-120 for digital silence).
+ *       prints "frequency=F rms_dbfs=L loud_seconds=S": the dominant
+ *       frequency (an FFT of up to 65536 samples from the loudest stretch
+ *       of the first channel, Hann window, peak refined by parabolic
+ *       interpolation), the RMS level in dB relative to full scale (-120
+ *       for digital silence), and how long the sound lasts (10 ms blocks
+ *       louder than -40 dBFS).
  *   audio-analyse --onset DBFS [--rate HZ] [--channels N]
  *       reads standard input in 5 ms blocks and, at the first block louder
  *       than DBFS, prints "onset_ns=T" (CLOCK_REALTIME, as `date +%s%N`)
@@ -32,6 +34,7 @@
 #define MAX_FFT (1u << 16)
 #define MIN_FFT (1u << 10)
 #define SILENCE_DBFS (-120.0)
+#define LOUD_DBFS (-40.0)
 /* A recording bigger than this is not what the tests make. */
 #define MAX_FILE_BYTES (64u * 1024u * 1024u)
 
@@ -156,7 +159,12 @@ analyse_file(const char *path, guint rate, guint channels, double skip_seconds)
         }
     }
     double frequency = dominant_frequency(samples + best * channels, window, channels, rate);
-    printf("frequency=%.2f rms_dbfs=%.1f\n", frequency, best_level);
+    gsize block = MAX(1u, rate / 100u), loud_blocks = 0;
+    for (gsize start = 0; start + block <= frames; start += block)
+        if (rms_dbfs(samples + start * channels, block, channels) > LOUD_DBFS)
+            loud_blocks++;
+    printf("frequency=%.2f rms_dbfs=%.1f loud_seconds=%.2f\n", frequency, best_level,
+           (double)(loud_blocks * block) / rate);
     return 0;
 }
 
