@@ -417,11 +417,14 @@ child_setup(gpointer user_data)
  * QEMU gets a small, known environment, as libvirt gives it: nothing of the
  * caller's G_DEBUG (fatal-warnings would turn spice-server's warning about a
  * wrong ticket into a crash), G_MESSAGES_DEBUG, LD_* or locale.
+ * PULSE_SERVER stays: with audio_backend = "pa" QEMU plays on the
+ * PulseAudio its caller names.
  */
 static GStrv
 qemu_environment(void)
 {
-    static const char *const kept[] = { "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "XDG_RUNTIME_DIR" };
+    static const char *const kept[] = { "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "XDG_RUNTIME_DIR",
+                                        "PULSE_SERVER" };
     g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
 
     for (gsize i = 0; i < G_N_ELEMENTS(kept); i++) {

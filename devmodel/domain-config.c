@@ -80,6 +80,11 @@ DEFINE_ENUM_NAMES(sound_hw, OrielSoundHw,
                   { "none", ORIEL_SOUND_NONE },
                   { "hda", ORIEL_SOUND_HDA },
                   { "ac97", ORIEL_SOUND_AC97 })
+DEFINE_ENUM_NAMES(audio_backend, OrielAudioBackend,
+                  { "default", ORIEL_AUDIO_BACKEND_DEFAULT },
+                  { "spice", ORIEL_AUDIO_BACKEND_SPICE },
+                  { "pa", ORIEL_AUDIO_BACKEND_PA },
+                  { "none", ORIEL_AUDIO_BACKEND_NONE })
 
 /* ---- construction ---------------------------------------------------- */
 
@@ -325,6 +330,30 @@ validate_spice(OrielDomainConfig *config, GError **error)
     return TRUE;
 }
 
+/* SPICE carries the sound when it is on: a host backend would play on the
+ * server, not where the user sits. */
+static gboolean
+validate_audio_backend(OrielDomainConfig *config, GError **error)
+{
+    switch (config->audio_backend) {
+    case ORIEL_AUDIO_BACKEND_DEFAULT:
+        config->audio_backend = config->spice.enabled ? ORIEL_AUDIO_BACKEND_SPICE : ORIEL_AUDIO_BACKEND_NONE;
+        return TRUE;
+    case ORIEL_AUDIO_BACKEND_SPICE:
+        if (!config->spice.enabled)
+            return invalid(error, "audio_backend: 'spice' needs spice = 1 (use pa or none without SPICE)");
+        return TRUE;
+    case ORIEL_AUDIO_BACKEND_PA:
+        if (config->spice.enabled)
+            return invalid(error, "audio_backend: 'pa' is for domains without SPICE; with spice = 1 "
+                                  "the sound goes to the SPICE client");
+        return TRUE;
+    case ORIEL_AUDIO_BACKEND_NONE:
+        return TRUE;
+    }
+    return invalid(error, "audio_backend: unknown value %d", (int)config->audio_backend);
+}
+
 gboolean
 oriel_domain_config_validate(OrielDomainConfig *config, GError **error)
 {
@@ -406,6 +435,8 @@ oriel_domain_config_validate(OrielDomainConfig *config, GError **error)
     if (config->type == ORIEL_DOMAIN_TYPE_PVH && (config->usbversion != 0 || config->soundhw != ORIEL_SOUND_NONE))
         return invalid(error, "%s: a pvh domain has no PCI bus for USB or sound devices",
                        config->usbversion != 0 ? "usb" : "soundhw");
+    if (!validate_audio_backend(config, error))
+        return FALSE;
     if (!config->serial)
         config->serial = g_strdup("unix");
     if (!g_str_equal(config->serial, "unix") && !g_str_equal(config->serial, "pty") &&
@@ -514,6 +545,7 @@ oriel_domain_config_to_json(const OrielDomainConfig *config, gboolean mask_secre
     set_string(object, "spice_streaming_video", spice->streaming_video);
 
     json_object_set_string_member(object, "soundhw", oriel_sound_hw_to_string(config->soundhw));
+    json_object_set_string_member(object, "audio_backend", oriel_audio_backend_to_string(config->audio_backend));
     json_object_set_boolean_member(object, "usb", config->usb);
     json_object_set_int_member(object, "usbversion", config->usbversion);
     set_string(object, "serial", config->serial);
@@ -787,6 +819,8 @@ oriel_domain_config_from_json(JsonNode *node, GError **error)
     read_string(&reader, "spice_image_compression", &spice->image_compression);
     read_string(&reader, "spice_streaming_video", &spice->streaming_video);
     READ_ENUM(&reader, "soundhw", oriel_sound_hw_from_string, &config->soundhw, "one of none, hda, ac97");
+    READ_ENUM(&reader, "audio_backend", oriel_audio_backend_from_string, &config->audio_backend,
+              "one of default, spice, pa, none");
     read_boolean(&reader, "usb", &config->usb);
     read_uint(&reader, "usbversion", 3, &config->usbversion);
     read_string(&reader, "serial", &config->serial);

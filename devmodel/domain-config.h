@@ -75,6 +75,14 @@ typedef enum {
     ORIEL_SOUND_AC97,
 } OrielSoundHw;
 
+/* Where the sound card's audio goes (xl-ish key audio_backend). */
+typedef enum {
+    ORIEL_AUDIO_BACKEND_DEFAULT, /* resolved by validation: spice with SPICE, else none */
+    ORIEL_AUDIO_BACKEND_SPICE,   /* to the SPICE client (needs spice = 1) */
+    ORIEL_AUDIO_BACKEND_PA,      /* the host's PulseAudio (only without SPICE) */
+    ORIEL_AUDIO_BACKEND_NONE,    /* the card exists, its sound goes nowhere */
+} OrielAudioBackend;
+
 typedef struct {
     char *target;           /* path of the image; NULL for an empty CD-ROM drive */
     OrielDiskFormat format; /* default raw */
@@ -127,6 +135,7 @@ typedef struct {
     OrielLifecycleAction on_crash;
     OrielSpiceConfig spice;
     OrielSoundHw soundhw;
+    OrielAudioBackend audio_backend; /* audio_backend */
     gboolean usb;          /* usb=1: a USB controller */
     guint usbversion;      /* 1, 2 or 3; 0 = default (3 when usb or usbredir) */
     char *serial;          /* "unix" (default, in the runtime dir), "none" or "pty" */
@@ -176,6 +185,8 @@ const char *oriel_disk_format_to_string(OrielDiskFormat format);
 gboolean oriel_disk_format_from_string(const char *s, OrielDiskFormat *ret);
 const char *oriel_sound_hw_to_string(OrielSoundHw sound);
 gboolean oriel_sound_hw_from_string(const char *s, OrielSoundHw *ret);
+const char *oriel_audio_backend_to_string(OrielAudioBackend backend);
+gboolean oriel_audio_backend_from_string(const char *s, OrielAudioBackend *ret);
 
 /* TRUE for 127.0.0.0/8, ::1 and "localhost". */
 gboolean oriel_host_is_loopback(const char *host);

@@ -549,7 +549,21 @@ add_audio(ArgvBuilder *b, GError **error)
                     "soundhw: a pvh (microvm) domain has no PCI bus for a sound card");
 
     add(b, "-audiodev");
-    add(b, config->spice.enabled ? "spice,id=audio0" : "none,id=audio0");
+    switch (config->audio_backend) {
+    case ORIEL_AUDIO_BACKEND_SPICE:
+        add(b, "spice,id=audio0");
+        break;
+    case ORIEL_AUDIO_BACKEND_PA:
+        add(b, "pa,id=audio0");
+        break;
+    case ORIEL_AUDIO_BACKEND_NONE:
+        add(b, "none,id=audio0");
+        break;
+    default:
+        /* An unvalidated config: what validation would have chosen. */
+        add(b, config->spice.enabled ? "spice,id=audio0" : "none,id=audio0");
+        break;
+    }
     switch (config->soundhw) {
     case ORIEL_SOUND_HDA:
         add(b, "-device");

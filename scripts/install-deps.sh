@@ -13,6 +13,8 @@ packages="
   xvfb xauth xfonts-base xdotool xclip openssl python3 procps
   libx11-dev libxfixes-dev libxrandr-dev x11-xserver-utils xserver-xephyr
   openbox x11-utils
+  pulseaudio pulseaudio-utils libpulse-dev
+  gstreamer1.0-pulseaudio gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 "
 
 # The test guest is built from the kernel and busybox packages the apt lists

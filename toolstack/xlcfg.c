@@ -604,6 +604,18 @@ map_soundhw(OrielXlcfgMapper *mapper, const OrielXlcfgSetting *setting, GError *
 }
 
 static gboolean
+map_audio_backend(OrielXlcfgMapper *mapper, const OrielXlcfgSetting *setting, GError **error)
+{
+    const char *backend = NULL;
+
+    if (!get_string(mapper, setting, &backend, error))
+        return FALSE;
+    if (oriel_audio_backend_from_string(backend, &mapper->config->audio_backend))
+        return TRUE;
+    return unknown_value(mapper, setting, backend, "default, spice, pa or none", error);
+}
+
+static gboolean
 map_usb(OrielXlcfgMapper *mapper, const OrielXlcfgSetting *setting, GError **error)
 {
     return get_boolean(mapper, setting, &mapper->config->usb, error);
@@ -728,6 +740,7 @@ static const struct {
     { "spice_image_compression", map_spice_image_compression },
     { "spice_streaming_video", map_spice_streaming_video },
     { "soundhw", map_soundhw },
+    { "audio_backend", map_audio_backend },
     { "usb", map_usb },
     { "usbversion", map_usbversion },
     { "serial", map_serial },

@@ -56,6 +56,7 @@ typedef struct {
     gboolean usb_autoshare;         /* auto-share this session's new devices */
     gboolean told_to_guest_blocked;
     gboolean told_from_guest_blocked;
+    gboolean told_no_audio_backend;
 
     guint reconnect_attempt;
     gint64 reconnect_deadline_us;   /* 0: none, G_MAXINT64: forever */
@@ -97,6 +98,9 @@ void viewer_check_frames(ViewerApp *app);
 void viewer_clipboard_watch_main(ViewerApp *app, SpiceChannel *main_channel);
 void viewer_clipboard_watch_client(ViewerApp *app);
 void viewer_clipboard_unwatch_client(ViewerApp *app);
+
+/* viewer-audio.c: the audio backend and the audio channels' events */
+void viewer_audio_watch_channel(ViewerApp *app, SpiceChannel *channel);
 
 /* viewer-usb.c: USB redirection and the shared CD */
 void viewer_usb_setup(ViewerApp *app);

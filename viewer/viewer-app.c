@@ -329,9 +329,7 @@ on_channel_new(SpiceSession *session, SpiceChannel *channel, gpointer user_data)
         viewer_usb_watch_channel(app, channel);
     } else if ((SPICE_IS_PLAYBACK_CHANNEL(channel) || SPICE_IS_RECORD_CHANNEL(channel)) &&
                !app->options->no_audio) {
-        /* Creates the session's audio backend once; it then serves the
-         * playback and record channels. */
-        spice_audio_get(session, NULL);
+        viewer_audio_watch_channel(app, channel);
     }
 }
 

@@ -3,8 +3,10 @@
 # fetched with `apt-get download` and unpacked with `dpkg -x` into a scratch
 # directory (never installed on the host), packed into a small initramfs.
 #
-#   build-guest.sh OUTDIR [AGENT_BINARY]
+#   build-guest.sh OUTDIR [AGENT_BINARY [TONE_BINARY]]
 #
+# AGENT_BINARY becomes /usr/bin/oriel-agent and TONE_BINARY (oriel-tone.c,
+# the sound check) /usr/bin/oriel-tone; an empty argument leaves it out.
 # Outputs OUTDIR/vmlinuz (the bzImage), OUTDIR/initramfs.cpio.gz,
 # OUTDIR/stamp and OUTDIR/vmlinux (the same kernel uncompressed, for a faster
 # PVH boot).  The
@@ -15,7 +17,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 OUTDIR [AGENT_BINARY]" >&2
+    echo "usage: $0 OUTDIR [AGENT_BINARY [TONE_BINARY]]" >&2
     exit 2
 }
 
@@ -24,11 +26,12 @@ die() {
     exit 1
 }
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then
     usage
 fi
 outdir=$1
 agent=${2:-}
+tone=${3:-}
 
 here=$(cd "$(dirname "$0")" && pwd)
 script="$here/build-guest.sh"
@@ -36,6 +39,9 @@ init="$here/init"
 [ -f "$init" ] || die "missing $init"
 if [ -n "$agent" ]; then
     [ -f "$agent" ] || die "agent binary '$agent' does not exist"
+fi
+if [ -n "$tone" ]; then
+    [ -f "$tone" ] || die "tone binary '$tone' does not exist"
 fi
 
 # Modules the image carries, by modprobe name, with their dependencies
@@ -87,7 +93,8 @@ script $(sum "$script")
 init $(sum "$init")
 kernel $kernel_pkg $kernel_ver
 busybox busybox-static $busybox_ver
-agent $([ -n "$agent" ] && sum "$agent" || echo none)"
+agent $([ -n "$agent" ] && sum "$agent" || echo none)
+tone $([ -n "$tone" ] && sum "$tone" || echo none)"
 
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
@@ -204,6 +211,10 @@ chmod 0755 "$root/init" "$root/bin/busybox"
 if [ -n "$agent" ]; then
     cp "$agent" "$root/usr/bin/oriel-agent"
     chmod 0755 "$root/usr/bin/oriel-agent"
+fi
+if [ -n "$tone" ]; then
+    cp "$tone" "$root/usr/bin/oriel-tone"
+    chmod 0755 "$root/usr/bin/oriel-tone"
 fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"

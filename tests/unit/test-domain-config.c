@@ -118,6 +118,17 @@ static void pvh_sound(OrielDomainConfig *c)
     c->kernel = g_strdup("/boot/vmlinuz");
     c->soundhw = ORIEL_SOUND_HDA;
 }
+static void audio_pa_with_spice(OrielDomainConfig *c)
+{
+    c->spice.enabled = TRUE;
+    c->soundhw = ORIEL_SOUND_HDA;
+    c->audio_backend = ORIEL_AUDIO_BACKEND_PA;
+}
+static void audio_spice_without_spice(OrielDomainConfig *c)
+{
+    c->soundhw = ORIEL_SOUND_HDA;
+    c->audio_backend = ORIEL_AUDIO_BACKEND_SPICE;
+}
 static void bad_serial(OrielDomainConfig *c) { c->serial = g_strdup("tcp"); }
 static void big_videoram(OrielDomainConfig *c) { c->videoram_mib = 4096; }
 
@@ -148,6 +159,8 @@ static const InvalidCase invalid_cases[] = {
     { "bad-compression", bad_compression, "spice_image_compression:" },
     { "bad-usbversion", bad_usbversion, "usbversion:" },
     { "pvh-sound", pvh_sound, "soundhw:" },
+    { "audio-pa-with-spice", audio_pa_with_spice, "audio_backend: 'pa' is for domains without SPICE" },
+    { "audio-spice-without-spice", audio_spice_without_spice, "audio_backend: 'spice' needs spice = 1" },
     { "bad-serial", bad_serial, "serial:" },
     { "big-videoram", big_videoram, "videoram:" },
 };
@@ -261,6 +274,43 @@ test_json_round_trip(void)
     g_assert_nonnull(strstr(masked, "\"spicepasswd\":\"********\""));
 }
 
+/* audio_backend: default resolves to spice with SPICE, else none; pa
+ * survives the JSON round trip; an unknown name is refused. */
+static void
+test_audio_backend(void)
+{
+    g_autoptr(OrielDomainConfig) with_spice = minimal_config();
+    g_autoptr(OrielDomainConfig) without_spice = minimal_config();
+    g_autoptr(OrielDomainConfig) pa = minimal_config();
+    g_autoptr(GError) error = NULL;
+
+    with_spice->spice.enabled = TRUE;
+    with_spice->soundhw = ORIEL_SOUND_HDA;
+    g_assert_true(oriel_domain_config_validate(with_spice, &error));
+    g_assert_cmpint(with_spice->audio_backend, ==, ORIEL_AUDIO_BACKEND_SPICE);
+    without_spice->soundhw = ORIEL_SOUND_AC97;
+    g_assert_true(oriel_domain_config_validate(without_spice, &error));
+    g_assert_cmpint(without_spice->audio_backend, ==, ORIEL_AUDIO_BACKEND_NONE);
+
+    pa->soundhw = ORIEL_SOUND_HDA;
+    pa->audio_backend = ORIEL_AUDIO_BACKEND_PA;
+    g_assert_true(oriel_domain_config_validate(pa, &error));
+    g_autofree char *text = to_json_string(pa, FALSE);
+    g_assert_nonnull(strstr(text, "\"audio_backend\":\"pa\""));
+    g_autoptr(JsonNode) node = json_from_string(text, &error);
+    g_assert_no_error(error);
+    g_autoptr(OrielDomainConfig) copy = oriel_domain_config_from_json(node, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(copy->audio_backend, ==, ORIEL_AUDIO_BACKEND_PA);
+
+    g_autoptr(JsonNode) bad = json_from_string("{\"audio_backend\": \"alsa\"}", &error);
+    g_assert_no_error(error);
+    g_autoptr(OrielDomainConfig) refused = oriel_domain_config_from_json(bad, &error);
+    g_assert_null(refused);
+    g_assert_error(error, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_INVALID);
+    g_assert_true(g_str_has_prefix(error->message, "audio_backend: expected one of default, spice, pa, none"));
+}
+
 static void
 test_json_invalid(void)
 {
@@ -323,6 +373,7 @@ main(int argc, char **argv)
     g_test_add_func("/domain-config/check-files", test_check_files);
     g_test_add_func("/domain-config/json-round-trip", test_json_round_trip);
     g_test_add_func("/domain-config/json-invalid", test_json_invalid);
+    g_test_add_func("/domain-config/audio-backend", test_audio_backend);
     g_test_add_func("/domain-config/enum-names", test_enum_names);
     return g_test_run();
 }

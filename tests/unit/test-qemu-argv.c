@@ -199,6 +199,14 @@ setup_stdvga(OrielDomainConfig *config, OrielQemuArgvContext *context)
     config->boot = g_strdup("n");
 }
 
+/* No SPICE: the sound card plays on the host's PulseAudio. */
+static void
+setup_audio_pa(OrielDomainConfig *config, OrielQemuArgvContext *context)
+{
+    config->soundhw = ORIEL_SOUND_HDA;
+    config->audio_backend = ORIEL_AUDIO_BACKEND_PA;
+}
+
 static void
 setup_vga_none(OrielDomainConfig *config, OrielQemuArgvContext *context)
 {
@@ -243,6 +251,7 @@ static const ArgvCase argv_cases[] = {
     { "disable-ticketing", setup_disable_ticketing },
     { "stdvga", setup_stdvga },
     { "vga-none", setup_vga_none },
+    { "audio-pa", setup_audio_pa },
     { "maxmem-balloon", setup_maxmem_balloon },
     { "lifecycle", setup_lifecycle },
     { "device-model-args", setup_device_model_args },

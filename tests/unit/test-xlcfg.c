@@ -375,6 +375,8 @@ static const ErrorCase error_cases[] = {
       NAME ":2:12: on_crash: unknown value 'explode' (expected destroy, restart or preserve)" },
     { "unknown-soundhw", "name = 'd'\nsoundhw = 'beeper'", ORIEL_XLCFG_ERROR_VALUE,
       NAME ":2:11: soundhw: unknown value 'beeper' (expected hda or ac97)" },
+    { "unknown-audio-backend", "name = 'd'\naudio_backend = 'alsa'", ORIEL_XLCFG_ERROR_VALUE,
+      NAME ":2:17: audio_backend: unknown value 'alsa' (expected default, spice, pa or none)" },
     /* disk specs */
     { "disk-unknown-format", "name = 'd'\ndisk = [ '/a.img,raw,xvda', '/b.vmdk,vmdk,xvdb' ]",
       ORIEL_XLCFG_ERROR_VALUE,
@@ -804,6 +806,11 @@ test_keys_soundhw(void)
     g_autoptr(OrielDomainConfig) legacy = parse_ok("name = 's'\nsoundhw = 'es1370'\n", &warnings);
     g_assert_cmpint(legacy->soundhw, ==, ORIEL_SOUND_HDA);
     assert_warning(warnings, NAME ":2: soundhw: 'es1370' is not emulated; using hda");
+
+    g_autoptr(OrielDomainConfig) pa = parse_clean("name = 's'\nsoundhw = 'hda'\naudio_backend = 'pa'\n");
+    g_assert_cmpint(pa->audio_backend, ==, ORIEL_AUDIO_BACKEND_PA);
+    g_autoptr(OrielDomainConfig) none = parse_clean("name = 's'\naudio_backend = \"none\"\n");
+    g_assert_cmpint(none->audio_backend, ==, ORIEL_AUDIO_BACKEND_NONE);
 }
 
 static void

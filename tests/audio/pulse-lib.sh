@@ -1,0 +1,71 @@
+# Shared by the audio test and benchmark (sourced after tests/daemon/lib.sh,
+# which provides $tmp and pids_to_kill): a private PulseAudio and Xvfb.
+#
+# start_pulse: a real PulseAudio daemon as a user daemon in $tmp (its own
+# XDG_RUNTIME_DIR and HOME, no autospawn, no default modules), with two
+# null sinks at 48 kHz: `out`, the default sink, whose monitor the tests
+# record with parec, and `mic`, whose monitor `mic.monitor` is the default
+# source: what pacat plays into `mic` is what the viewer's record channel
+# hears.  Exports PULSE_SERVER for every client started afterwards; its
+# pid file in XDG_RUNTIME_DIR/pulse is what QEMU's pa backend looks for.
+#
+# start_xvfb: an Xvfb on a display it picks itself; exports DISPLAY.
+
+start_pulse() {
+    export XDG_RUNTIME_DIR="$tmp/xdg" HOME="$tmp/home"
+    export PULSE_RUNTIME_PATH="$XDG_RUNTIME_DIR/pulse"
+    mkdir -p "$PULSE_RUNTIME_PATH" "$HOME/.config/pulse"
+    chmod 0700 "$XDG_RUNTIME_DIR" "$PULSE_RUNTIME_PATH"
+    echo "autospawn = no" >"$HOME/.config/pulse/client.conf"
+    # The standard place, where libpulse looks without PULSE_SERVER too.
+    local socket="$PULSE_RUNTIME_PATH/native"
+    # As root PulseAudio warns that it is meant for --system, but runs as a
+    # per-user daemon all the same, which is what a desktop client has.
+    pulseaudio --daemonize=no -n --exit-idle-time=-1 \
+        --disallow-module-loading=no --log-target=stderr \
+        --load="module-native-protocol-unix socket=$socket auth-anonymous=1" \
+        --load="module-null-sink sink_name=out rate=48000 channels=2" \
+        --load="module-null-sink sink_name=mic rate=48000 channels=1" \
+        >"$tmp/pulse.log" 2>&1 &
+    pids_to_kill+=($!)
+    export PULSE_SERVER="unix:$socket"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pactl info >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    pactl set-default-sink out && pactl set-default-source mic.monitor
+}
+
+# keep_sink_running: a silent stream that keeps the null sink `out`
+# rendering at low latency.  An idle null sink wakes up late for a new
+# stream (up to 1.5 s here), which is PulseAudio's, not what is measured.
+keep_sink_running() {
+    pacat -d out --format=s16le --rate=48000 --channels=2 --raw --latency-msec=20 /dev/zero \
+        >/dev/null 2>&1 &
+    pids_to_kill+=($!)
+}
+
+start_xvfb() {
+    rm -f "$tmp/displayfd"
+    mkfifo "$tmp/displayfd"
+    Xvfb -displayfd 5 -screen 0 1024x768x24 -nolisten tcp -noreset \
+        5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
+    pids_to_kill+=($!)
+    local display=""
+    exec 5<"$tmp/displayfd"
+    read -r -t 30 -u 5 display
+    exec 5<&-
+    [ -n "$display" ] || return 1
+    export DISPLAY=":$display" NO_AT_BRIDGE=1 GDK_BACKEND=x11
+}
+
+# wait_for_line FILE PATTERN [SECONDS]: FILE gets a line matching PATTERN.
+wait_for_line() {
+    local i limit=$(( ${3:-60} * 10 ))
+    for ((i = 0; i < limit; i++)); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
