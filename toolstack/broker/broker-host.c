@@ -418,7 +418,11 @@ handle_event(OrielBrokerHost *host, JsonObject *event)
         return;
     const char *name = json_object_get_string_member_with_default(data, "name", NULL);
     const char *state = json_object_get_string_member_with_default(data, "state", "");
-    if (!name || (!g_str_equal(state, "shutoff") && !g_str_equal(state, "shutdown") && !g_str_equal(state, "crashed")))
+    const char *reason = json_object_get_string_member_with_default(data, "reason", "");
+    /* Definitions emit the state too: they are no power-off. */
+    static const char *const not_a_stop[] = { "defined", "redefined", "undefined", "renamed", NULL };
+    if (!name || (!g_str_equal(state, "shutoff") && !g_str_equal(state, "shutdown") && !g_str_equal(state, "crashed")) ||
+        g_strv_contains(not_a_stop, reason))
         return;
     g_mutex_lock(&host->lock);
     Desktop *desktop = g_hash_table_lookup(host->desktops, name);

@@ -787,11 +787,14 @@ handle_admin_delete(Broker *broker, SoupServerMessage *msg, Session *session, co
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
+/* Whether the request's method is @method; *@matched records any match. */
 static gboolean
-method_is(SoupServerMessage *msg, const char *method, gboolean *matched_path)
+method_is(SoupServerMessage *msg, const char *method, gboolean *matched)
 {
-    *matched_path = TRUE;
-    return g_str_equal(soup_server_message_get_method(msg), method);
+    gboolean match = g_str_equal(soup_server_message_get_method(msg), method);
+
+    *matched = *matched || match;
+    return match;
 }
 
 static void
@@ -799,7 +802,7 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
 {
     Broker *broker = data;
     SoupMessageBody *body = soup_server_message_get_request_body(msg);
-    gboolean path_known = FALSE;
+    gboolean method_matched = FALSE;
 
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control", "no-store");
     if (body->length > ORIEL_BROKER_BODY_MAX) {
@@ -808,7 +811,7 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
         return;
     }
     if (g_str_equal(path, "/api/login")) {
-        if (method_is(msg, "POST", &path_known))
+        if (method_is(msg, "POST", &method_matched))
             handle_login(broker, msg, body);
         else
             respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s accepts POST only", path);
@@ -829,13 +832,13 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
     if (!session)
         return;
     if (g_str_equal(path, "/api/desktops")) {
-        if (method_is(msg, "GET", &path_known))
+        if (method_is(msg, "GET", &method_matched))
             handle_desktops(broker, msg, session);
     } else if (g_str_equal(path, "/api/logout")) {
-        if (method_is(msg, "POST", &path_known))
+        if (method_is(msg, "POST", &method_matched))
             handle_logout(broker, msg, session);
     } else if (connect_path) {
-        if (method_is(msg, "POST", &path_known)) {
+        if (method_is(msg, "POST", &method_matched)) {
             g_autofree char *pool = g_strndup(path + strlen(prefix), strlen(path) - strlen(prefix) - strlen("/connect"));
             handle_connect(broker, msg, session, pool);
         }
@@ -844,15 +847,15 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
                       broker->config->admin_group);
         return;
     } else if (admin_pool_path) {
-        if (method_is(msg, "DELETE", &path_known))
+        if (method_is(msg, "DELETE", &method_matched))
             handle_admin_delete(broker, msg, session, path + strlen(admin_prefix));
     } else {
-        if (method_is(msg, "GET", &path_known))
+        if (method_is(msg, "GET", &method_matched))
             handle_admin_list(broker, msg);
-        else if (method_is(msg, "POST", &path_known))
+        else if (method_is(msg, "POST", &method_matched))
             handle_admin_add(broker, msg, session, body);
     }
-    if (soup_server_message_get_status(msg) == 0)
+    if (!method_matched)
         respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s does not accept %s", path,
                       soup_server_message_get_method(msg));
 }

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Benchmark: 100 concurrent clients log in to oriel-broker (real PAM) and
+# then all connect at once to already-running desktops (each connect issues
+# a fresh SPICE ticket through orield).  Prints p50 and p99 of /connect as
+# each client sees it (on a kept-alive HTTPS connection), the p99 against
+# the 100 ms target, login figures, and the broker's RSS.  Asserts nothing.
+#
+#   meson test -C build --benchmark bench-broker    (root: creates PAM users)
+set -u
+. "${ORIEL_SOURCE_DIR:?run through meson test --benchmark}/tests/daemon/lib.sh"
+. "$ORIEL_SOURCE_DIR/tests/broker/lib.sh"
+
+clients=${ORIEL_BENCH_CLIENTS:-100}
+users=2   # one running desktop each: two TCG guests
+group="obg$run_id"
+password="Pw-$run_id-$RANDOM"
+make_group "$group" || exit 1
+for i in $(seq 1 $users); do make_user "obb$run_id$i" "$password" "$group" || exit 1; done
+
+"$broker" --init-tls "$tmp/pki" --hostname localhost >/dev/null 2>&1 || exit 1
+make_golden
+write_broker_config "$tmp/broker.conf" "rate-limit-user = 100000" "rate-limit-address = 100000"
+add_pool "$tmp/broker.conf" bench true "$group" $users
+start_orield || exit 1
+start_broker "$tmp/broker.conf" || exit 1
+
+# Each user's desktop is started once (persistent assignment).
+for i in $(seq 1 $users); do
+    login "obb$run_id$i" "$password" >/dev/null
+    status=$(api POST /api/desktops/bench/connect "" "$(cat "$tmp/token")")
+    [ "$status" = 200 ] || { echo "bench: warm-up connect: $status $(cat "$tmp/body")"; exit 1; }
+done
+
+python3 - "$broker_port" "$tmp/pki/ca-cert.pem" "$clients" "$password" "obb$run_id" "$users" >"$tmp/result" <<'EOF'
+import http.client, json, ssl, sys, threading, time
+port, ca, clients, password, prefix, users = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
+context = ssl.create_default_context(cafile=ca)
+logged_in = threading.Barrier(clients)
+login_ms, connect_ms, errors = [], [], []
+lock = threading.Lock()
+
+def client(n):
+    try:
+        conn = http.client.HTTPSConnection("localhost", int(port), context=context, timeout=120)
+        body = json.dumps({"user": f"{prefix}{n % users + 1}", "password": password})
+        t0 = time.monotonic()
+        conn.request("POST", "/api/login", body, {"Content-Type": "application/json"})
+        reply = conn.getresponse(); data = reply.read()
+        t1 = time.monotonic()
+        if reply.status != 200:
+            raise RuntimeError(f"login {reply.status} {data[:200]!r}")
+        token = json.loads(data)["token"]
+        logged_in.wait()
+        t2 = time.monotonic()
+        conn.request("POST", "/api/desktops/bench/connect", headers={"Authorization": f"Bearer {token}"})
+        reply = conn.getresponse(); data = reply.read()
+        t3 = time.monotonic()
+        if reply.status != 200 or b"password=" not in data:
+            raise RuntimeError(f"connect {reply.status} {data[:200]!r}")
+        with lock:
+            login_ms.append((t1 - t0) * 1000); connect_ms.append((t3 - t2) * 1000)
+    except Exception as e:
+        with lock: errors.append(str(e))
+        try: logged_in.abort()
+        except Exception: pass
+
+threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+start = time.monotonic()
+for t in threads: t.start()
+for t in threads: t.join()
+wall = time.monotonic() - start
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else float("nan")
+print(json.dumps({"ok": len(connect_ms), "errors": errors[:3], "n_errors": len(errors), "wall_s": wall,
+                  "login_p50": pct(login_ms, 50), "login_p99": pct(login_ms, 99),
+                  "connect_p50": pct(connect_ms, 50), "connect_p99": pct(connect_ms, 99)}))
+EOF
+rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$broker_pid/status")
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$broker_pid/status")
+python3 - "$tmp/result" "$rss" "$hwm" "$clients" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1])); rss, hwm, clients = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"bench-broker: {clients} concurrent clients, {r['ok']} connected, {r['n_errors']} errors {r['errors']}")
+print(f"  login (PAM)  p50 {r['login_p50']:.1f} ms  p99 {r['login_p99']:.1f} ms  (wall {r['wall_s']:.2f} s)")
+print(f"  /connect     p50 {r['connect_p50']:.1f} ms  p99 {r['connect_p99']:.1f} ms")
+print(f"  broker RSS   {rss / 1024:.1f} MiB now, {hwm / 1024:.1f} MiB peak")
+print(f"  connect p99 / 100 ms target: {r['connect_p99'] / 100:.2f} (at most 1.0 meets it)")
+EOF
+kill -TERM "$broker_pid"; wait "$broker_pid"; broker_pid=""
