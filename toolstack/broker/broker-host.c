@@ -18,8 +18,9 @@
 #define CLIENTS_IDLE_MAX 16
 
 typedef struct {
-    GMutex lock;
-    gboolean broker_stop; /* the broker stops it: its shutoff is not a power-off */
+    GMutex lock;          /* held while it is defined, started, reset */
+    gint broker_stop;     /* the broker stops it: its shutoff is not a power-off */
+    gint running;         /* seen running and not stopped since: tickets need no lock */
 } Desktop;
 
 struct _OrielBrokerHost {
@@ -79,8 +80,9 @@ oriel_broker_host_free(OrielBrokerHost *host)
     g_free(host);
 }
 
+/* Desktops are never removed from the table while the host lives. */
 static Desktop *
-desktop_lock(OrielBrokerHost *host, const char *name)
+desktop_get(OrielBrokerHost *host, const char *name)
 {
     g_mutex_lock(&host->lock);
     Desktop *desktop = g_hash_table_lookup(host->desktops, name);
@@ -90,7 +92,15 @@ desktop_lock(OrielBrokerHost *host, const char *name)
         g_hash_table_insert(host->desktops, g_strdup(name), desktop);
     }
     g_mutex_unlock(&host->lock);
-    g_mutex_lock(&desktop->lock); /* desktops are never removed from the table while the host lives */
+    return desktop;
+}
+
+static Desktop *
+desktop_lock(OrielBrokerHost *host, const char *name)
+{
+    Desktop *desktop = desktop_get(host, name);
+
+    g_mutex_lock(&desktop->lock);
     return desktop;
 }
 
@@ -290,10 +300,25 @@ oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPool *pool, gu
                           GError **error)
 {
     g_autofree char *name = oriel_broker_desktop_name(pool, index);
-    Desktop *desktop = desktop_lock(host, name);
+    Desktop *desktop = desktop_get(host, name);
     g_autofree char *state = NULL;
     JsonObject *ticket = NULL;
 
+    /* The common case, a running desktop: one call to orield, no lock (a
+     * newer ticket replaces an older one either way). */
+    if (g_atomic_int_get(&desktop->running)) {
+        g_autoptr(GError) local_error = NULL;
+        ticket = issue_ticket(host, name, expires, &local_error);
+        if (ticket)
+            return ticket;
+        if (!g_error_matches(local_error, ORIEL_CLIENT_ERROR, ORIEL_CLIENT_ERROR_INVALID_STATE) &&
+            !g_error_matches(local_error, ORIEL_CLIENT_ERROR, ORIEL_CLIENT_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local_error));
+            return NULL;
+        }
+        g_atomic_int_set(&desktop->running, FALSE);
+    }
+    g_mutex_lock(&desktop->lock);
     if (!ensure_defined(host, pool, index, name, &state, error))
         goto out;
     if (g_str_equal(state, "shutdown") || g_str_equal(state, "crashed")) {
@@ -320,6 +345,8 @@ oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPool *pool, gu
         goto out;
     }
     ticket = issue_ticket(host, name, expires, error);
+    if (ticket)
+        g_atomic_int_set(&desktop->running, TRUE);
 out:
     g_mutex_unlock(&desktop->lock);
     return ticket;
@@ -337,6 +364,7 @@ stop_desktop(OrielBrokerHost *host, Desktop *desktop, const char *name, gboolean
         return FALSE;
     }
     *ret_defined = state != NULL;
+    g_atomic_int_set(&desktop->running, FALSE);
     if (!state || g_str_equal(state, "shutoff"))
         return TRUE;
     g_autoptr(JsonObject) arguments = name_arguments(name);
@@ -427,6 +455,8 @@ handle_event(OrielBrokerHost *host, JsonObject *event)
     g_mutex_lock(&host->lock);
     Desktop *desktop = g_hash_table_lookup(host->desktops, name);
     g_mutex_unlock(&host->lock);
+    if (desktop)
+        g_atomic_int_set(&desktop->running, FALSE);
     if (desktop && g_atomic_int_compare_and_exchange(&desktop->broker_stop, TRUE, FALSE))
         return;
     PowerOff *poweroff = g_new0(PowerOff, 1);

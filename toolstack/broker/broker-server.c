@@ -14,10 +14,12 @@
 #include <libsoup/soup.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define TICKET_EXPIRES_S 60
 #define STATUS_TOO_MANY_REQUESTS 429 /* RFC 6585; libsoup has no name for it */
-#define AUTH_THREADS 4
+#define AUTH_THREADS 2
 #define DESKTOP_THREADS 16
 
 typedef struct {
@@ -101,6 +103,23 @@ job_run(gpointer data, gpointer user_data)
 {
     Job *job = data;
 
+    job->work(job);
+    g_main_context_invoke(NULL, job_finish, job);
+}
+
+/* Password hashing is CPU-bound: at a lower priority than the main loop
+ * and the desktop threads, a burst of logins cannot hold connects up. */
+static void
+auth_job_run(gpointer data, gpointer user_data)
+{
+    static GPrivate niced;
+    Job *job = data;
+
+    if (!g_private_get(&niced)) {
+        if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+            g_debug("auth thread priority: %s", g_strerror(errno));
+        g_private_set(&niced, GINT_TO_POINTER(1));
+    }
     job->work(job);
     g_main_context_invoke(NULL, job_finish, job);
 }
@@ -984,7 +1003,7 @@ broker_serve(Broker *broker, const OrielBrokerOptions *options, GError **error)
                                                                             error);
     if (!certificate)
         return FALSE;
-    broker->auth_pool = g_thread_pool_new(job_run, NULL, AUTH_THREADS, FALSE, error);
+    broker->auth_pool = g_thread_pool_new(auth_job_run, NULL, AUTH_THREADS, FALSE, error);
     broker->desktop_pool = broker->auth_pool ? g_thread_pool_new(job_run, NULL, DESKTOP_THREADS, FALSE, error) : NULL;
     if (!broker->desktop_pool)
         return FALSE;
