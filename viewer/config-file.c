@@ -30,6 +30,9 @@ static const ConfigOption config_options[] = {
     { "usb-filter", TRUE },
     { "usb-redirect-on-connect", TRUE },
     { "reconnect-timeout", TRUE },
+    { "broker", TRUE },
+    { "broker-ca", TRUE },
+    { "broker-pool", TRUE },
 };
 
 char **

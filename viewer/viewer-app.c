@@ -202,6 +202,10 @@ on_reconnect(gpointer user_data)
             oriel_viewer_connection_free(app->refreshed);
             app->refreshed = fresh;
             app->connection = fresh;
+        } else if (g_error_matches(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_ENDED)) {
+            viewer_set_status(app, error->message);
+            viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, error->message);
+            return G_SOURCE_REMOVE;
         } else {
             g_debug("keeping the previous connection: %s", error->message);
         }
@@ -605,6 +609,26 @@ session_stop(ViewerApp *app)
     g_clear_object(&app->session);
 }
 
+/* Broker mode's logout keys: the session ends as if the window closed. */
+static gboolean
+on_logout_key(GtkWidget *widget, GdkEventKey *event, gpointer user_data)
+{
+    ViewerApp *app = user_data;
+    g_autofree char *accel = oriel_viewer_hotkey_to_accel(app->options->logout_hotkey, NULL);
+    GdkModifierType mask = gtk_accelerator_get_default_mod_mask();
+    guint key = 0;
+    GdkModifierType mods = 0;
+
+    if (!accel)
+        return FALSE;
+    gtk_accelerator_parse(accel, &key, &mods);
+    if (!key || gdk_keyval_to_lower(event->keyval) != gdk_keyval_to_lower(key) || (event->state & mask) != mods)
+        return FALSE;
+    viewer_log_event(app, "logout", NULL);
+    viewer_quit(app, ORIEL_VIEWER_EXIT_OK, NULL);
+    return TRUE;
+}
+
 static gboolean
 on_quit_signal(gpointer user_data)
 {
@@ -630,6 +654,8 @@ oriel_viewer_app_run(const OrielViewerOptions *options, const OrielViewerConnect
     sigterm_source = g_unix_signal_add(SIGTERM, on_quit_signal, &app);
     sigint_source = g_unix_signal_add(SIGINT, on_quit_signal, &app);
     viewer_build_window(&app);
+    if (options->logout_hotkey)
+        g_signal_connect(app.window, "key-press-event", G_CALLBACK(on_logout_key), &app);
     session_start(&app);
     gtk_widget_show(app.window);
     if (options->timeout > 0)
@@ -663,4 +689,5 @@ oriel_viewer_options_clear(OrielViewerOptions *options)
     g_free(options->screenshot);
     g_free(options->screenshot_on_connect);
     g_free(options->release_cursor);
+    g_free(options->logout_hotkey);
 }
