@@ -52,8 +52,17 @@ write_broker_config() {
         for line in "$@"; do echo "$line"; done
     } >"$file"
 }
-# add_pool FILE NAME PERSISTENT GROUPS DESKTOPS
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# add_pool FILE NAME PERSISTENT GROUPS DESKTOPS [EXTRA LINES...]
 add_pool() {
+    local file=$1 name=$2 persistent=$3 groups=$4 desktops=$5; shift 5
+    add_pool_body "$file" "$name" "$persistent" "$groups" "$desktops"
+    for line in "$@"; do echo "$line" >>"$file"; done
+}
+add_pool_body() {
     cat >>"$1" <<EOF
 
 [pool $2]
@@ -115,9 +124,16 @@ login() {
     echo "$status"
 }
 
-# vv_get KEY FILE: a key of the [virt-viewer] group.
+# vv_get KEY FILE: a key of the [virt-viewer] group, unescaped as GKeyFile does.
 vv_get() {
-    sed -n "s/^$1=//p" "$2" | head -n 1
+    python3 - "$1" "$2" <<'EOF'
+import configparser, sys
+parser = configparser.RawConfigParser(interpolation=None, strict=False)
+parser.optionxform = str
+parser.read(sys.argv[2])
+value = parser.get("virt-viewer", sys.argv[1], fallback="")
+print(value.replace("\\n", "\n").replace("\\\\", "\\"), end="" if value.endswith("\\n") else "\n")
+EOF
 }
 
 db_query() {

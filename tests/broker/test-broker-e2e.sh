@@ -4,13 +4,15 @@
 # --init-tls.  Login, list, connect -> .vv, which a real SPICE client
 # (spice-probe) opens; stateless desktops lose what was written to their
 # disk at logout, persistent ones keep it; wrong passwords are refused and
-# lock the account out.  TAP output.
+# lock the account out; each ticket works once and expires; a TLS desktop's
+# .vv carries the CA and host subject that spice-probe and Debian's
+# remote-viewer (under Xvfb) check.  TAP output.
 set -u
 . "${ORIEL_SOURCE_DIR:?run through meson test}/tests/daemon/lib.sh"
 . "$ORIEL_SOURCE_DIR/tests/broker/lib.sh"
 probe="$build/tests/tools/spice-probe"
 
-echo "1..15"
+echo "1..18"
 
 desk_group="obd$run_id"
 user="obu$run_id"
@@ -38,9 +40,14 @@ fi
 
 # ---- broker and orield ----------------------------------------------------------------
 make_golden
-write_broker_config "$tmp/broker.conf" "max-failures = 3" "lockout-seconds = 600" "failure-delay-ms = 300"
+ticket_seconds=20
+write_broker_config "$tmp/broker.conf" "max-failures = 3" "lockout-seconds = 600" "failure-delay-ms = 300" \
+    "ticket-seconds = $ticket_seconds"
 add_pool "$tmp/broker.conf" flex false "$desk_group" 1
-add_pool "$tmp/broker.conf" mine true "$desk_group" 1
+add_pool "$tmp/broker.conf" mine true "$desk_group" 1 "spice-tls-port-base = $(free_port)"
+# The desktops' SPICE TLS uses the CA and certificate --init-tls made.
+mkdir -p "$ORIEL_CONFIG_DIR"
+printf '[orield]\nspice_x509_dir = %s\n' "$tmp/pki" >"$ORIEL_CONFIG_DIR/orield.conf"
 start_orield || exit 1
 start_broker "$tmp/broker.conf" || exit 1
 
@@ -77,19 +84,34 @@ else
     not_ok "GET /api/desktops" "status=$status" "$(cat "$tmp/body")"
 fi
 
-# connect POOL: the .vv in $tmp/POOL.vv; ok when a real SPICE client gets in.
-connect_and_probe() {
+# connect_only POOL: the .vv in $tmp/POOL.vv, its ticket in $tmp/POOL.ticket.
+connect_only() {
     local pool=$1 status
     status=$(api POST "/api/desktops/$pool/connect" "" "$token")
     cp "$tmp/body" "$tmp/$pool.vv"
     if [ "$status" != 200 ] || ! grep -qi '^content-type: application/x-virt-viewer' "$tmp/headers"; then
-        echo "connect $pool: status $status: $(cat "$tmp/body")"
+        echo "connect $pool: status $status: $(cat "$tmp/body")" >"$tmp/probe.out"
         return 1
     fi
     vv_get password "$tmp/$pool.vv" | tr -d '\n' >"$tmp/$pool.ticket"
-    "$probe" --host "$(vv_get host "$tmp/$pool.vv")" --port "$(vv_get port "$tmp/$pool.vv")" \
-        --password-file "$tmp/$pool.ticket" --timeout 120 >"$tmp/probe.out" 2>&1 &&
-        grep -q '"connected":true' "$tmp/probe.out"
+}
+# probe_vv POOL [spice-probe options]: spice-probe with what the .vv says
+# (TLS when it has a tls-port: the CA and host subject from the .vv).
+probe_vv() {
+    local pool=$1 vv="$tmp/$1.vv"; shift
+    local args=(--host "$(vv_get host "$vv")" --password-file "$tmp/$pool.ticket" --timeout 120)
+    if [ -n "$(vv_get tls-port "$vv")" ]; then
+        vv_get ca "$vv" >"$tmp/$pool.ca.pem"
+        args+=(--tls-port "$(vv_get tls-port "$vv")" --ca-file "$tmp/$pool.ca.pem"
+               --host-subject "$(vv_get host-subject "$vv")")
+    else
+        args+=(--port "$(vv_get port "$vv")")
+    fi
+    env -u G_DEBUG "$probe" "${args[@]}" "$@" >"$tmp/probe.out" 2>&1
+}
+# connect_and_probe POOL: ok when a real SPICE client gets in with the .vv.
+connect_and_probe() {
+    connect_only "$1" && probe_vv "$1" && grep -q '"connected":true' "$tmp/probe.out"
 }
 
 if connect_and_probe flex && [ "$(sed -n 1p "$tmp/flex.vv")" = "[virt-viewer]" ] &&
@@ -101,10 +123,65 @@ if connect_and_probe flex && [ "$(sed -n 1p "$tmp/flex.vv")" = "[virt-viewer]" ]
 else
     not_ok "connect to the stateless pool" "$(cat "$tmp/flex.vv" "$tmp/probe.out" 2>/dev/null)"
 fi
-if connect_and_probe mine; then
-    ok "connect to the persistent pool, opened by spice-probe"
+if connect_and_probe mine && [ "$(vv_get secure-channels "$tmp/mine.vv")" = all ] &&
+   [ "$(vv_get host-subject "$tmp/mine.vv" | tr -d ' ')" = "O=Oriel,CN=localhost" ] &&
+   cmp -s "$tmp/mine.ca.pem" "$tmp/pki/ca-cert.pem"; then
+    ok "a TLS desktop's .vv has tls-port, the CA, host-subject and secure-channels; spice-probe connects over TLS"
 else
-    not_ok "connect to the persistent pool" "$(cat "$tmp/mine.vv" "$tmp/probe.out" 2>/dev/null)"
+    not_ok "connect to the persistent TLS pool" "$(cat "$tmp/mine.vv" "$tmp/probe.out" 2>/dev/null)"
+fi
+
+# The flex ticket was used above: a second connection with it is refused
+# (orield retires a one-time ticket once its client is linked).
+refused=no
+for _ in 1 2 3 4 5; do
+    if probe_vv flex --timeout 30 --expect auth-failure; then refused=yes; break; fi
+    sleep 1
+done
+if [ "$refused" = yes ]; then
+    ok "a .vv's ticket works once: the same ticket a second time is refused"
+else
+    not_ok "a .vv's ticket works once" "$(cat "$tmp/probe.out")"
+fi
+
+# Debian's remote-viewer opens the TLS .vv (CA and subject from the file).
+mkfifo "$tmp/displayfd"
+Xvfb -displayfd 5 -screen 0 1024x768x24 -nolisten tcp -noreset 5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
+pids_to_kill+=($!)
+exec 5<"$tmp/displayfd"
+read -r -t 30 -u 5 display
+exec 5<&-
+canvas=no
+if [ -n "${display:-}" ] && connect_only mine && cp "$tmp/mine.vv" "$tmp/rv.vv"; then
+    DISPLAY=":$display" NO_AT_BRIDGE=1 GDK_BACKEND=x11 SPICE_DEBUG=1 env -u G_DEBUG \
+        remote-viewer "$tmp/rv.vv" >"$tmp/rv.log" 2>&1 &
+    rv=$!
+    pids_to_kill+=($rv)
+    for _ in $(seq 1 1200); do
+        grep -q "Create primary canvas" "$tmp/rv.log" && { canvas=yes; break; }
+        kill -0 "$rv" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$rv" 2>/dev/null
+fi
+if [ "$canvas" = yes ] && grep -q "Using TLS" "$tmp/rv.log" && grep -q "verify_subject: subjects match" "$tmp/rv.log" &&
+   [ ! -e "$tmp/rv.vv" ]; then
+    ok "remote-viewer opens the .vv over TLS and shows the desktop (and deletes the file)"
+else
+    not_ok "remote-viewer opens the .vv over TLS" "canvas=$canvas; .vv left: $(ls "$tmp/rv.vv" 2>&1)" \
+        "$(grep -iE 'error|fail|auth|canvas|TLS' "$tmp/rv.log" | tail -10)"
+fi
+
+# A ticket nobody used expires after ticket-seconds.
+if connect_only flex; then
+    sleep $((ticket_seconds + 2))
+    if probe_vv flex --timeout 30 --expect auth-failure; then
+        ok "an unused ticket is refused once ticket-seconds have passed"
+    else
+        not_ok "an unused ticket is refused once ticket-seconds have passed" "$(cat "$tmp/probe.out")"
+    fi
+else
+    not_ok "an unused ticket is refused once ticket-seconds have passed" "$(cat "$tmp/probe.out")"
 fi
 
 # ---- stateless reset ---------------------------------------------------------------

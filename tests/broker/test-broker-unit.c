@@ -32,14 +32,14 @@ test_config_good(void)
     g_assert_cmpuint(config->max_failures, ==, 3);
     g_assert_cmpuint(config->lockout_seconds, ==, 300);
     g_assert_cmpuint(config->pools->len, ==, 2);
-    OrielBrokerPool *office = config->pools->pdata[0];
+    OrielBrokerPoolDef *office = config->pools->pdata[0];
     g_assert_cmpstr(office->name, ==, "office");
     g_assert_cmpuint(office->desktops, ==, 4);
     g_assert_cmpuint(office->memory_mib, ==, 2048);
     g_assert_true(office->persistent);
     g_assert_cmpuint(g_strv_length(office->groups), ==, 2);
     g_assert_cmpstr(office->groups[1], ==, "interns");
-    OrielBrokerPool *kiosk = config->pools->pdata[1];
+    OrielBrokerPoolDef *kiosk = config->pools->pdata[1];
     g_assert_false(kiosk->persistent);
     g_assert_cmpstr(kiosk->golden_format, ==, "raw");
     g_autofree char *name = oriel_broker_desktop_name(kiosk, 3);
@@ -80,16 +80,16 @@ test_pool_json(void)
     static const char json[] = "{\"name\": \"lab\", \"golden-image\": \"/img/lab.qcow2\", \"desktops\": 2,"
                                " \"persistent\": true, \"groups\": [\"staff\"]}";
     g_autoptr(GError) error = NULL;
-    g_autoptr(OrielBrokerPool) pool = oriel_broker_pool_from_json(json, strlen(json), &error);
+    g_autoptr(OrielBrokerPoolDef) pool = oriel_broker_pool_def_from_json(json, strlen(json), &error);
 
     g_assert_no_error(error);
     g_assert_cmpuint(pool->desktops, ==, 2);
     g_assert_true(pool->persistent);
-    g_autoptr(JsonObject) object = oriel_broker_pool_to_json(pool);
+    g_autoptr(JsonObject) object = oriel_broker_pool_def_to_json(pool);
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
     json_node_set_object(node, object);
     g_autofree char *text = json_to_string(node, FALSE);
-    g_autoptr(OrielBrokerPool) again = oriel_broker_pool_from_json(text, strlen(text), &error);
+    g_autoptr(OrielBrokerPoolDef) again = oriel_broker_pool_def_from_json(text, strlen(text), &error);
     g_assert_no_error(error);
     g_assert_cmpstr(again->groups[0], ==, "staff");
 
@@ -104,7 +104,7 @@ test_pool_json(void)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) bad_error = NULL;
-        g_autoptr(OrielBrokerPool) bad_pool = oriel_broker_pool_from_json(bad[i], strlen(bad[i]), &bad_error);
+        g_autoptr(OrielBrokerPoolDef) bad_pool = oriel_broker_pool_def_from_json(bad[i], strlen(bad[i]), &bad_error);
         g_assert_null(bad_pool);
         g_assert_nonnull(bad_error);
     }
@@ -144,7 +144,7 @@ test_login_body(void)
     g_autofree char *p = NULL;
     g_autoptr(GError) big_error = NULL;
     g_assert_false(oriel_broker_parse_login(big, strlen(big), &u, &p, &big_error));
-    g_assert_error(big_error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT);
+    g_assert_error(big_error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT);
 }
 
 static void
@@ -183,37 +183,47 @@ test_vv(void)
 static void
 test_ticket_reply(void)
 {
-    g_autoptr(JsonObject) reply = json_object_new();
-    g_autofree char *host = NULL;
-    g_autofree char *ticket = NULL;
-    guint port = 0, tls_port = 0;
     g_autoptr(GError) error = NULL;
 
-    json_object_set_string_member(reply, "uri", "spice://127.0.0.1:5901?password=abc");
-    json_object_set_string_member(reply, "address", "spice://127.0.0.1:5901");
-    json_object_set_string_member(reply, "ticket", "abc");
-    g_assert_true(oriel_broker_parse_ticket_reply(reply, &host, &port, &tls_port, &ticket, &error));
-    g_assert_cmpstr(host, ==, "127.0.0.1");
-    g_assert_cmpuint(port, ==, 5901);
-    g_assert_cmpuint(tls_port, ==, 0);
+    /* An orield before one-time tickets: the address only. */
+    g_autoptr(JsonObject) old = json_object_new();
+    g_auto(OrielBrokerTicket) old_ticket = { 0 };
+    json_object_set_string_member(old, "uri", "spice://127.0.0.1:5901?password=abc");
+    json_object_set_string_member(old, "address", "spice://127.0.0.1:5901");
+    json_object_set_string_member(old, "ticket", "abc");
+    json_object_set_int_member(old, "expires", 60);
+    g_assert_true(oriel_broker_parse_ticket_reply(old, &old_ticket, &error));
+    g_assert_cmpstr(old_ticket.host, ==, "127.0.0.1");
+    g_assert_cmpuint(old_ticket.port, ==, 5901);
+    g_assert_cmpuint(old_ticket.tls_port, ==, 0);
+    g_assert_null(old_ticket.ca_pem);
 
-    g_autoptr(JsonObject) v6 = json_object_new();
-    g_autofree char *host6 = NULL;
-    g_autofree char *ticket6 = NULL;
-    json_object_set_string_member(v6, "address", "spice://[::1]:5902");
-    json_object_set_string_member(v6, "ticket", "x");
-    json_object_set_int_member(v6, "tls_port", 5903);
-    g_assert_true(oriel_broker_parse_ticket_reply(v6, &host6, &port, &tls_port, &ticket6, &error));
-    g_assert_cmpstr(host6, ==, "::1");
-    g_assert_cmpuint(tls_port, ==, 5903);
+    /* Host and ports as members, TLS details included. */
+    g_autoptr(JsonObject) tls = json_object_new();
+    g_auto(OrielBrokerTicket) tls_ticket = { 0 };
+    json_object_set_string_member(tls, "address", "spice://[::1]:5902");
+    json_object_set_string_member(tls, "host", "::1");
+    json_object_set_int_member(tls, "port", 0);
+    json_object_set_int_member(tls, "tls_port", 5903);
+    json_object_set_string_member(tls, "ticket", "x");
+    json_object_set_string_member(tls, "ca", "PEM");
+    json_object_set_string_member(tls, "host_subject", "O=Oriel,CN=h");
+    g_assert_true(oriel_broker_parse_ticket_reply(tls, &tls_ticket, &error));
+    g_assert_cmpstr(tls_ticket.host, ==, "::1");
+    g_assert_cmpuint(tls_ticket.port, ==, 0);
+    g_assert_cmpuint(tls_ticket.tls_port, ==, 5903);
+    g_assert_cmpstr(tls_ticket.host_subject, ==, "O=Oriel,CN=h");
 
-    g_autoptr(JsonObject) bad = json_object_new();
-    json_object_set_string_member(bad, "address", "spice://host");
-    json_object_set_string_member(bad, "ticket", "x");
-    g_autofree char *h = NULL;
-    g_autofree char *t = NULL;
-    g_autoptr(GError) bad_error = NULL;
-    g_assert_false(oriel_broker_parse_ticket_reply(bad, &h, &port, &tls_port, &t, &bad_error));
+    static const char *const bad_addresses[] = { "spice://host", "spice://host:0", "vnc://h:1", "spice://[::1:5" };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad_addresses); i++) {
+        g_autoptr(JsonObject) bad = json_object_new();
+        g_auto(OrielBrokerTicket) bad_ticket = { 0 };
+        g_autoptr(GError) bad_error = NULL;
+        json_object_set_string_member(bad, "address", bad_addresses[i]);
+        json_object_set_string_member(bad, "ticket", "x");
+        g_assert_false(oriel_broker_parse_ticket_reply(bad, &bad_ticket, &bad_error));
+        g_assert_null(bad_ticket.host);
+    }
 }
 
 static void

@@ -58,7 +58,7 @@ oriel_broker_pam_check(const char *service, const char *user, const char *passwo
     int rc = pam_start(service, user, &conv, &handle);
 
     if (rc != PAM_SUCCESS) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "PAM service '%s' cannot start", service);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "PAM service '%s' cannot start", service);
         return FALSE;
     }
     pam_set_item(handle, PAM_FAIL_DELAY, (const void *)no_fail_delay);
@@ -68,7 +68,7 @@ oriel_broker_pam_check(const char *service, const char *user, const char *passwo
     if (rc == PAM_SUCCESS)
         rc = pam_acct_mgmt(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (rc != PAM_SUCCESS)
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "%s", pam_strerror(handle, rc));
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "%s", pam_strerror(handle, rc));
     pam_end(handle, rc);
     return rc == PAM_SUCCESS;
 }
@@ -81,20 +81,20 @@ oriel_broker_user_groups(const char *user, GError **error)
     g_autofree char *buffer = g_malloc(size > 0 ? (gsize)size : 16384);
 
     if (getpwnam_r(user, &pw, buffer, size > 0 ? (gsize)size : 16384, &found) != 0 || !found) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "no user '%s'", user);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "no user '%s'", user);
         return NULL;
     }
     int n = 64;
     g_autofree gid_t *gids = g_new(gid_t, n);
     if (getgrouplist(user, pw.pw_gid, gids, &n) < 0) {
         if (n <= 0 || n > 65536) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "%s: too many groups", user);
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "%s: too many groups", user);
             return NULL;
         }
         g_free(gids);
         gids = g_new(gid_t, n);
         if (getgrouplist(user, pw.pw_gid, gids, &n) < 0) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: cannot list groups", user);
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: cannot list groups", user);
             return NULL;
         }
     }

@@ -4,10 +4,10 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(oriel-broker-error-quark, oriel_broker_error)
+G_DEFINE_QUARK(oriel-broker-server-error-quark, oriel_broker_server_error)
 
 void
-oriel_broker_pool_free(OrielBrokerPool *pool)
+oriel_broker_pool_def_free(OrielBrokerPoolDef *pool)
 {
     if (!pool)
         return;
@@ -24,10 +24,10 @@ oriel_broker_pool_free(OrielBrokerPool *pool)
     g_free(pool);
 }
 
-static OrielBrokerPool *
+static OrielBrokerPoolDef *
 pool_new(void)
 {
-    OrielBrokerPool *pool = g_new0(OrielBrokerPool, 1);
+    OrielBrokerPoolDef *pool = g_new0(OrielBrokerPoolDef, 1);
 
     pool->description = g_strdup("");
     pool->golden_format = g_strdup("qcow2");
@@ -59,7 +59,7 @@ pool_name_is_valid(const char *name)
 {
     gsize length = name ? strlen(name) : 0;
 
-    if (length == 0 || length > ORIEL_BROKER_NAME_MAX)
+    if (length == 0 || length > ORIEL_BROKER_POOL_NAME_MAX)
         return FALSE;
     if (!g_ascii_islower(name[0]) && !g_ascii_isdigit(name[0]))
         return FALSE;
@@ -80,7 +80,7 @@ invalid(GError **error, const char *pool, const char *format, ...)
     va_start(args, format);
     g_autofree char *message = g_strdup_vprintf(format, args);
     va_end(args);
-    g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "pool '%s': %s", pool ? pool : "?", message);
+    g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "pool '%s': %s", pool ? pool : "?", message);
     return FALSE;
 }
 
@@ -105,16 +105,16 @@ path_is_valid(const char *path)
 }
 
 gboolean
-oriel_broker_pool_validate(const OrielBrokerPool *pool, GError **error)
+oriel_broker_pool_def_validate(const OrielBrokerPoolDef *pool, GError **error)
 {
     const char *name = pool->name;
 
     if (!pool_name_is_valid(name))
         return invalid(error, name, "name: expected 1 to %u of a-z, 0-9, '_' and '-', starting with a letter or digit",
-                       ORIEL_BROKER_NAME_MAX);
-    if (!text_is_clean(pool->description, ORIEL_BROKER_TEXT_MAX))
+                       ORIEL_BROKER_POOL_NAME_MAX);
+    if (!text_is_clean(pool->description, ORIEL_BROKER_DESCRIPTION_MAX))
         return invalid(error, name, "description: at most %u bytes of UTF-8 text without control characters",
-                       ORIEL_BROKER_TEXT_MAX);
+                       ORIEL_BROKER_DESCRIPTION_MAX);
     if (!pool->golden_image)
         return invalid(error, name, "golden-image: missing");
     if (!path_is_valid(pool->golden_image))
@@ -141,9 +141,9 @@ oriel_broker_pool_validate(const OrielBrokerPool *pool, GError **error)
         return invalid(error, name, "ramdisk: expected an absolute path without ','");
     if ((pool->ramdisk || pool->cmdline) && !pool->kernel)
         return invalid(error, name, "ramdisk and cmdline need a kernel");
-    if (pool->cmdline && (!text_is_clean(pool->cmdline, ORIEL_BROKER_TEXT_MAX) || strpbrk(pool->cmdline, "\"\\")))
+    if (pool->cmdline && (!text_is_clean(pool->cmdline, ORIEL_BROKER_DESCRIPTION_MAX) || strpbrk(pool->cmdline, "\"\\")))
         return invalid(error, name, "cmdline: at most %u bytes of text without quotes or backslashes",
-                       ORIEL_BROKER_TEXT_MAX);
+                       ORIEL_BROKER_DESCRIPTION_MAX);
     if (!pool->spice_host || !*pool->spice_host || strlen(pool->spice_host) > 255 ||
         strspn(pool->spice_host, "0123456789abcdefABCDEF.:") != strlen(pool->spice_host))
         return invalid(error, name, "spice-host: expected an IPv4 or IPv6 address");
@@ -153,10 +153,10 @@ oriel_broker_pool_validate(const OrielBrokerPool *pool, GError **error)
     return TRUE;
 }
 
-OrielBrokerPool *
-oriel_broker_pool_copy(const OrielBrokerPool *pool)
+OrielBrokerPoolDef *
+oriel_broker_pool_def_copy(const OrielBrokerPoolDef *pool)
 {
-    OrielBrokerPool *copy = g_new0(OrielBrokerPool, 1);
+    OrielBrokerPoolDef *copy = g_new0(OrielBrokerPoolDef, 1);
 
     *copy = *pool;
     copy->name = g_strdup(pool->name);
@@ -173,7 +173,7 @@ oriel_broker_pool_copy(const OrielBrokerPool *pool)
 }
 
 char *
-oriel_broker_desktop_name(const OrielBrokerPool *pool, guint index)
+oriel_broker_desktop_name(const OrielBrokerPoolDef *pool, guint index)
 {
     return g_strdup_printf("%s-%u", pool->name, index);
 }
@@ -189,7 +189,7 @@ read_uint(GKeyFile *file, const char *group, const char *key, guint min, guint m
     if (!text)
         return TRUE;
     if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, min, max, &number, NULL)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "[%s] %s: expected a number from %u to %u",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "[%s] %s: expected a number from %u to %u",
                     group, key, min, max);
         return FALSE;
     }
@@ -206,7 +206,7 @@ read_string(GKeyFile *file, const char *group, const char *key, char **value, GE
     if (!text) {
         if (g_error_matches(local_error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND))
             return TRUE;
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "[%s] %s: %s", group, key,
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "[%s] %s: %s", group, key,
                     local_error->message);
         return FALSE;
     }
@@ -222,7 +222,7 @@ check_keys(GKeyFile *file, const char *group, const char *const *known, GError *
 
     for (char **key = keys; key && *key; key++) {
         if (!g_strv_contains(known, *key)) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "[%s]: unknown key '%s'", group, *key);
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "[%s]: unknown key '%s'", group, *key);
             return FALSE;
         }
     }
@@ -234,10 +234,10 @@ static const char *const pool_keys[] = {
     "type", "kernel", "ramdisk", "cmdline", "spice-host", "spice-tls-port-base", NULL,
 };
 
-static OrielBrokerPool *
+static OrielBrokerPoolDef *
 pool_from_key_file(GKeyFile *file, const char *group, const char *name, GError **error)
 {
-    g_autoptr(OrielBrokerPool) pool = pool_new();
+    g_autoptr(OrielBrokerPoolDef) pool = pool_new();
     g_autofree char *persistent = NULL;
 
     pool->name = g_strdup(name);
@@ -260,7 +260,7 @@ pool_from_key_file(GKeyFile *file, const char *group, const char *name, GError *
         if (g_str_equal(persistent, "true"))
             pool->persistent = TRUE;
         else if (!g_str_equal(persistent, "false")) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID,
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID,
                         "[%s] persistent: expected true or false", group);
             return NULL;
         }
@@ -269,7 +269,7 @@ pool_from_key_file(GKeyFile *file, const char *group, const char *name, GError *
         gsize n = 0;
         g_auto(GStrv) groups = g_key_file_get_string_list(file, group, "groups", &n, NULL);
         if (n > ORIEL_BROKER_GROUPS_MAX) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "[%s] groups: at most %u", group,
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "[%s] groups: at most %u", group,
                         ORIEL_BROKER_GROUPS_MAX);
             return NULL;
         }
@@ -278,7 +278,7 @@ pool_from_key_file(GKeyFile *file, const char *group, const char *name, GError *
         for (char **g = pool->groups; *g; g++)
             g_strstrip(*g);
     }
-    if (!oriel_broker_pool_validate(pool, error))
+    if (!oriel_broker_pool_def_validate(pool, error))
         return NULL;
     return g_steal_pointer(&pool);
 }
@@ -307,13 +307,14 @@ oriel_broker_config_new(void)
     config->rate_limit_window = 60;
     config->session_lifetime = 8 * 3600;
     config->failure_delay_ms = 1000;
-    config->pools = g_ptr_array_new_with_free_func((GDestroyNotify)oriel_broker_pool_free);
+    config->ticket_seconds = 60;
+    config->pools = g_ptr_array_new_with_free_func((GDestroyNotify)oriel_broker_pool_def_free);
     return config;
 }
 
 static const char *const broker_keys[] = {
     "admin-group", "max-failures", "lockout-seconds", "rate-limit-user", "rate-limit-address",
-    "rate-limit-window", "session-lifetime", "failure-delay-ms", NULL,
+    "rate-limit-window", "session-lifetime", "failure-delay-ms", "ticket-seconds", NULL,
 };
 
 static gboolean
@@ -331,10 +332,11 @@ parse_broker_group(GKeyFile *file, OrielBrokerConfig *config, GError **error)
         !read_uint(file, group, "rate-limit-address", 1, 1000000, &config->rate_limit_address, error) ||
         !read_uint(file, group, "rate-limit-window", 1, 86400, &config->rate_limit_window, error) ||
         !read_uint(file, group, "session-lifetime", 1, 30 * 86400, &config->session_lifetime, error) ||
-        !read_uint(file, group, "failure-delay-ms", 0, 10000, &config->failure_delay_ms, error))
+        !read_uint(file, group, "failure-delay-ms", 0, 10000, &config->failure_delay_ms, error) ||
+        !read_uint(file, group, "ticket-seconds", 1, 3600, &config->ticket_seconds, error))
         return FALSE;
     if (!oriel_broker_user_name_is_valid(config->admin_group)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "[broker] admin-group: '%s' is not a group name",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "[broker] admin-group: '%s' is not a group name",
                     config->admin_group);
         return FALSE;
     }
@@ -348,16 +350,16 @@ parse_config(const char *data, gsize length, OrielBrokerConfig *config, GError *
     g_autoptr(GError) local_error = NULL;
 
     if (length > ORIEL_BROKER_CONFIG_SIZE_MAX) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "larger than %u bytes",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "larger than %u bytes",
                     ORIEL_BROKER_CONFIG_SIZE_MAX);
         return FALSE;
     }
     if (memchr(data, '\0', length)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "contains a NUL byte");
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "contains a NUL byte");
         return FALSE;
     }
     if (length > 0 && !g_key_file_load_from_data(file, data, length, G_KEY_FILE_NONE, &local_error)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "%s", local_error->message);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "%s", local_error->message);
         return FALSE;
     }
     if (!parse_broker_group(file, config, error))
@@ -367,23 +369,23 @@ parse_config(const char *data, gsize length, OrielBrokerConfig *config, GError *
         if (g_str_equal(*group, "broker"))
             continue;
         if (!g_str_has_prefix(*group, "pool ")) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID,
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID,
                         "[%s]: unknown group (expected [broker] or [pool NAME])", *group);
             return FALSE;
         }
         const char *name = *group + strlen("pool ");
         for (guint i = 0; i < config->pools->len; i++) {
-            if (g_str_equal(((OrielBrokerPool *)config->pools->pdata[i])->name, name)) {
-                g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "[%s]: defined twice", *group);
+            if (g_str_equal(((OrielBrokerPoolDef *)config->pools->pdata[i])->name, name)) {
+                g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "[%s]: defined twice", *group);
                 return FALSE;
             }
         }
-        if (config->pools->len >= ORIEL_BROKER_POOLS_MAX) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "more than %u pools",
-                        ORIEL_BROKER_POOLS_MAX);
+        if (config->pools->len >= ORIEL_BROKER_CONFIG_POOLS_MAX) {
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "more than %u pools",
+                        ORIEL_BROKER_CONFIG_POOLS_MAX);
             return FALSE;
         }
-        OrielBrokerPool *pool = pool_from_key_file(file, *group, name, error);
+        OrielBrokerPoolDef *pool = pool_from_key_file(file, *group, name, error);
         if (!pool)
             return FALSE;
         g_ptr_array_add(config->pools, pool);
@@ -398,7 +400,7 @@ oriel_broker_config_parse_data(const char *data, gsize length, const char *filen
     g_autoptr(GError) local_error = NULL;
 
     if (!parse_config(data, length, config, &local_error)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, local_error->code, "%s: %s", filename ? filename : "<data>",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, local_error->code, "%s: %s", filename ? filename : "<data>",
                     local_error->message);
         return NULL;
     }
@@ -414,12 +416,12 @@ oriel_broker_config_parse_file(const char *path, GError **error)
     g_autoptr(GMappedFile) mapped = g_mapped_file_new(path, FALSE, &local_error);
 
     if (!mapped) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s", local_error->message);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s", local_error->message);
         return NULL;
     }
     length = g_mapped_file_get_length(mapped);
     if (length > ORIEL_BROKER_CONFIG_SIZE_MAX) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "%s: larger than %u bytes", path,
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "%s: larger than %u bytes", path,
                     ORIEL_BROKER_CONFIG_SIZE_MAX);
         return NULL;
     }
@@ -437,22 +439,22 @@ parse_object(const char *data, gsize length, GError **error)
     g_autoptr(GError) local_error = NULL;
 
     if (length > ORIEL_BROKER_BODY_MAX) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "body larger than %u bytes",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "body larger than %u bytes",
                     ORIEL_BROKER_BODY_MAX);
         return NULL;
     }
     if (length == 0 || memchr(data, '\0', length) || !g_utf8_validate(data, (gssize)length, NULL)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "body: expected a JSON object in UTF-8");
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "body: expected a JSON object in UTF-8");
         return NULL;
     }
     if (!json_parser_load_from_data(parser, data, (gssize)length, &local_error)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "body: malformed JSON: %s",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "body: malformed JSON: %s",
                     local_error->message);
         return NULL;
     }
     JsonNode *root = json_parser_get_root(parser);
     if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "body: expected a JSON object");
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "body: expected a JSON object");
         return NULL;
     }
     return json_object_ref(json_node_get_object(root));
@@ -466,16 +468,16 @@ member_string(JsonObject *object, const char *name, gboolean required, gsize max
     if (!node) {
         if (!required)
             return TRUE;
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "'%s': missing", name);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "'%s': missing", name);
         return FALSE;
     }
     if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "'%s': expected a string", name);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "'%s': expected a string", name);
         return FALSE;
     }
     const char *text = json_node_get_string(node);
     if (strlen(text) > max) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_LIMIT, "'%s': longer than %zu bytes", name, max);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_LIMIT, "'%s': longer than %zu bytes", name, max);
         return FALSE;
     }
     g_free(*value);
@@ -492,7 +494,7 @@ member_uint(JsonObject *object, const char *name, guint max, guint *value, GErro
         return TRUE;
     if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64 ||
         json_node_get_int(node) < 0 || json_node_get_int(node) > max) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "'%s': expected an integer from 0 to %u",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "'%s': expected an integer from 0 to %u",
                     name, max);
         return FALSE;
     }
@@ -507,7 +509,7 @@ check_members(JsonObject *object, const char *const *known, GError **error)
 
     for (GList *l = members; l; l = l->next) {
         if (!g_strv_contains(known, l->data)) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "unknown member '%s'",
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "unknown member '%s'",
                         (const char *)l->data);
             return FALSE;
         }
@@ -528,7 +530,7 @@ oriel_broker_parse_login(const char *data, gsize length, char **ret_user, char *
         !member_string(object, "password", TRUE, ORIEL_BROKER_PASSWORD_MAX, &password, error))
         return FALSE;
     if (!oriel_broker_user_name_is_valid(user)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "'user': not a user name");
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "'user': not a user name");
         return FALSE;
     }
     *ret_user = g_steal_pointer(&user);
@@ -536,19 +538,19 @@ oriel_broker_parse_login(const char *data, gsize length, char **ret_user, char *
     return TRUE;
 }
 
-OrielBrokerPool *
-oriel_broker_pool_from_json(const char *data, gsize length, GError **error)
+OrielBrokerPoolDef *
+oriel_broker_pool_def_from_json(const char *data, gsize length, GError **error)
 {
     static const char *const known[] = {
         "name", "description", "golden-image", "golden-format", "desktops", "memory", "vcpus", "persistent",
         "groups", "type", "kernel", "ramdisk", "cmdline", "spice-host", "spice-tls-port-base", NULL,
     };
     g_autoptr(JsonObject) object = parse_object(data, length, error);
-    g_autoptr(OrielBrokerPool) pool = pool_new();
+    g_autoptr(OrielBrokerPoolDef) pool = pool_new();
 
     if (!object || !check_members(object, known, error) ||
-        !member_string(object, "name", TRUE, ORIEL_BROKER_NAME_MAX, &pool->name, error) ||
-        !member_string(object, "description", FALSE, ORIEL_BROKER_TEXT_MAX, &pool->description, error) ||
+        !member_string(object, "name", TRUE, ORIEL_BROKER_POOL_NAME_MAX, &pool->name, error) ||
+        !member_string(object, "description", FALSE, ORIEL_BROKER_DESCRIPTION_MAX, &pool->description, error) ||
         !member_string(object, "golden-image", TRUE, ORIEL_BROKER_PATH_MAX, &pool->golden_image, error) ||
         !member_string(object, "golden-format", FALSE, 16, &pool->golden_format, error) ||
         !member_uint(object, "desktops", ORIEL_BROKER_DESKTOPS_MAX, &pool->desktops, error) ||
@@ -557,14 +559,14 @@ oriel_broker_pool_from_json(const char *data, gsize length, GError **error)
         !member_string(object, "type", FALSE, 16, &pool->type, error) ||
         !member_string(object, "kernel", FALSE, ORIEL_BROKER_PATH_MAX, &pool->kernel, error) ||
         !member_string(object, "ramdisk", FALSE, ORIEL_BROKER_PATH_MAX, &pool->ramdisk, error) ||
-        !member_string(object, "cmdline", FALSE, ORIEL_BROKER_TEXT_MAX, &pool->cmdline, error) ||
+        !member_string(object, "cmdline", FALSE, ORIEL_BROKER_DESCRIPTION_MAX, &pool->cmdline, error) ||
         !member_string(object, "spice-host", FALSE, 255, &pool->spice_host, error) ||
         !member_uint(object, "spice-tls-port-base", 65535, &pool->spice_tls_port_base, error))
         return NULL;
     JsonNode *persistent = json_object_get_member(object, "persistent");
     if (persistent) {
         if (!JSON_NODE_HOLDS_VALUE(persistent) || json_node_get_value_type(persistent) != G_TYPE_BOOLEAN) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "'persistent': expected true or false");
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "'persistent': expected true or false");
             return NULL;
         }
         pool->persistent = json_node_get_boolean(persistent);
@@ -572,7 +574,7 @@ oriel_broker_pool_from_json(const char *data, gsize length, GError **error)
     JsonNode *groups = json_object_get_member(object, "groups");
     if (groups) {
         if (!JSON_NODE_HOLDS_ARRAY(groups) || json_array_get_length(json_node_get_array(groups)) > ORIEL_BROKER_GROUPS_MAX) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID,
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID,
                         "'groups': expected an array of at most %u group names", ORIEL_BROKER_GROUPS_MAX);
             return NULL;
         }
@@ -583,19 +585,19 @@ oriel_broker_pool_from_json(const char *data, gsize length, GError **error)
         for (guint i = 0; i < n; i++) {
             JsonNode *element = json_array_get_element(array, i);
             if (!JSON_NODE_HOLDS_VALUE(element) || json_node_get_value_type(element) != G_TYPE_STRING) {
-                g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "'groups': expected strings");
+                g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "'groups': expected strings");
                 return NULL;
             }
             pool->groups[i] = g_strndup(json_node_get_string(element), ORIEL_BROKER_USER_MAX + 1);
         }
     }
-    if (!oriel_broker_pool_validate(pool, error))
+    if (!oriel_broker_pool_def_validate(pool, error))
         return NULL;
     return g_steal_pointer(&pool);
 }
 
 JsonObject *
-oriel_broker_pool_to_json(const OrielBrokerPool *pool)
+oriel_broker_pool_def_to_json(const OrielBrokerPoolDef *pool)
 {
     JsonObject *object = json_object_new();
     JsonArray *groups = json_array_new();

@@ -31,7 +31,7 @@ static const char schema[] =
 static gboolean
 sql_error(OrielBrokerDb *db, GError **error, const char *what)
 {
-    g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: %s: %s", db->path, what,
+    g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: %s: %s", db->path, what,
                 sqlite3_errmsg(db->handle));
     return FALSE;
 }
@@ -60,7 +60,7 @@ oriel_broker_db_open(const char *path, GError **error)
     }
     sqlite3_busy_timeout(db->handle, 5000);
     if (sqlite3_exec(db->handle, schema, NULL, NULL, &message) != SQLITE_OK) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: schema: %s", path, message);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: schema: %s", path, message);
         sqlite3_free(message);
         return NULL;
     }

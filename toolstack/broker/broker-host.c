@@ -48,7 +48,7 @@ OrielBrokerHost *
 oriel_broker_host_new(const char *socket_path, const char *disk_dir, GError **error)
 {
     if (g_mkdir_with_parents(disk_dir, 0700) != 0) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: %s", disk_dir, g_strerror(errno));
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: %s", disk_dir, g_strerror(errno));
         return NULL;
     }
     OrielBrokerHost *host = g_new0(OrielBrokerHost, 1);
@@ -164,7 +164,7 @@ overlay_path(OrielBrokerHost *host, const char *name)
 
 /* A fresh overlay on the golden image (replacing @path atomically). */
 static gboolean
-create_overlay(const OrielBrokerPool *pool, const char *path, GError **error)
+create_overlay(const OrielBrokerPoolDef *pool, const char *path, GError **error)
 {
     g_autofree char *temporary = g_strconcat(path, ".new", NULL);
     const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", pool->golden_image, "-F",
@@ -177,13 +177,13 @@ create_overlay(const OrielBrokerPool *pool, const char *path, GError **error)
                       &err, &status, error))
         return FALSE;
     if (!g_spawn_check_wait_status(status, NULL)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "qemu-img create %s on %s: %s", path,
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "qemu-img create %s on %s: %s", path,
                     pool->golden_image, err ? g_strstrip(err) : "failed");
         g_unlink(temporary);
         return FALSE;
     }
     if (g_rename(temporary, path) != 0) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: %s", path, g_strerror(errno));
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: %s", path, g_strerror(errno));
         return FALSE;
     }
     return TRUE;
@@ -191,7 +191,7 @@ create_overlay(const OrielBrokerPool *pool, const char *path, GError **error)
 
 /* The desktop's domain config, through the xl.cfg parser (one validation). */
 static JsonNode *
-desktop_config(const OrielBrokerPool *pool, guint index, const char *name, const char *disk, GError **error)
+desktop_config(const OrielBrokerPoolDef *pool, guint index, const char *name, const char *disk, GError **error)
 {
     g_autoptr(GString) text = g_string_new(NULL);
 
@@ -232,7 +232,7 @@ domain_state(OrielBrokerHost *host, const char *name, GError **error)
 }
 
 static gboolean
-ensure_defined(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index, const char *name, char **ret_state,
+ensure_defined(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index, const char *name, char **ret_state,
                GError **error)
 {
     g_autoptr(GError) local_error = NULL;
@@ -291,12 +291,12 @@ issue_ticket(OrielBrokerHost *host, const char *name, guint expires, GError **er
     if (local_error)
         g_propagate_error(error, g_steal_pointer(&local_error));
     else
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX, "%s: unexpected ticket reply", name);
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX, "%s: unexpected ticket reply", name);
     return NULL;
 }
 
 JsonObject *
-oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index, guint expires,
+oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index, guint expires,
                           GError **error)
 {
     g_autofree char *name = oriel_broker_desktop_name(pool, index);
@@ -340,7 +340,7 @@ oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPool *pool, gu
         if (!reply)
             goto out;
     } else if (!g_str_equal(state, "running")) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "desktop %s is %s; try again shortly",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "desktop %s is %s; try again shortly",
                     name, state);
         goto out;
     }
@@ -378,7 +378,7 @@ stop_desktop(OrielBrokerHost *host, Desktop *desktop, const char *name, gboolean
 }
 
 gboolean
-oriel_broker_host_reset(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index, GError **error)
+oriel_broker_host_reset(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index, GError **error)
 {
     g_autofree char *name = oriel_broker_desktop_name(pool, index);
     g_autofree char *disk = overlay_path(host, name);
@@ -391,7 +391,7 @@ oriel_broker_host_reset(OrielBrokerHost *host, const OrielBrokerPool *pool, guin
 }
 
 gboolean
-oriel_broker_host_remove(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index, GError **error)
+oriel_broker_host_remove(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index, GError **error)
 {
     g_autofree char *name = oriel_broker_desktop_name(pool, index);
     g_autofree char *disk = overlay_path(host, name);
@@ -405,7 +405,7 @@ oriel_broker_host_remove(OrielBrokerHost *host, const OrielBrokerPool *pool, gui
         ok = reply != NULL;
     }
     if (ok && g_unlink(disk) != 0 && errno != ENOENT) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: %s", disk, g_strerror(errno));
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: %s", disk, g_strerror(errno));
         ok = FALSE;
     }
     g_mutex_unlock(&desktop->lock);

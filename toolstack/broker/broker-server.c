@@ -17,7 +17,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define TICKET_EXPIRES_S 60
 #define STATUS_TOO_MANY_REQUESTS 429 /* RFC 6585; libsoup has no name for it */
 #define AUTH_THREADS 2
 #define DESKTOP_THREADS 16
@@ -25,7 +24,7 @@
 typedef struct {
     const OrielBrokerOptions *options;
     OrielBrokerConfig *config;
-    GHashTable *pools;        /* name -> OrielBrokerPool * (owned) */
+    GHashTable *pools;        /* name -> OrielBrokerPoolDef * (owned) */
     GHashTable *config_pools; /* names of the pools from the config file */
     GHashTable *resetting;    /* desktop names with a reset in flight */
     OrielBrokerDb *db;
@@ -58,7 +57,7 @@ struct Job {
     char *password;
     char *address;
     char *host_header;
-    OrielBrokerPool *pool;   /* a copy */
+    OrielBrokerPoolDef *pool;   /* a copy */
     guint index;
     gboolean new_assignment;
     ResetGroup *group;       /* logout: the resets it waits for */
@@ -80,7 +79,7 @@ job_free(Job *job)
     }
     g_free(job->address);
     g_free(job->host_header);
-    oriel_broker_pool_free(job->pool);
+    oriel_broker_pool_def_free(job->pool);
     g_clear_error(&job->error);
     g_strfreev(job->groups);
     if (job->ticket)
@@ -399,7 +398,7 @@ handle_login(Broker *broker, SoupServerMessage *msg, SoupMessageBody *body)
 /* ---- desktops ---------------------------------------------------------------------- */
 
 /* Parses "POOL-N" of a desktop of a known pool. */
-static OrielBrokerPool *
+static OrielBrokerPoolDef *
 desktop_pool(Broker *broker, const char *desktop, guint *ret_index)
 {
     const char *dash = strrchr(desktop, '-');
@@ -408,7 +407,7 @@ desktop_pool(Broker *broker, const char *desktop, guint *ret_index)
     if (!dash || !g_ascii_string_to_unsigned(dash + 1, 10, 1, ORIEL_BROKER_DESKTOPS_MAX, &index, NULL))
         return NULL;
     g_autofree char *name = g_strndup(desktop, dash - desktop);
-    OrielBrokerPool *pool = g_hash_table_lookup(broker->pools, name);
+    OrielBrokerPoolDef *pool = g_hash_table_lookup(broker->pools, name);
     if (!pool || index > pool->desktops)
         return NULL;
     *ret_index = (guint)index;
@@ -416,7 +415,7 @@ desktop_pool(Broker *broker, const char *desktop, guint *ret_index)
 }
 
 static guint
-free_desktops(Broker *broker, const OrielBrokerPool *pool, GHashTable *assignments, guint *ret_first_free)
+free_desktops(Broker *broker, const OrielBrokerPoolDef *pool, GHashTable *assignments, guint *ret_first_free)
 {
     guint free_count = 0;
 
@@ -440,7 +439,7 @@ handle_desktops(Broker *broker, SoupServerMessage *msg, Session *session)
     g_autoptr(GList) names = g_list_sort(g_hash_table_get_keys(broker->pools), (GCompareFunc)strcmp);
 
     for (GList *l = names; l; l = l->next) {
-        OrielBrokerPool *pool = g_hash_table_lookup(broker->pools, l->data);
+        OrielBrokerPoolDef *pool = g_hash_table_lookup(broker->pools, l->data);
         if (!in_any_group(session->groups, pool->groups))
             continue;
         g_autoptr(GHashTable) assignments = oriel_broker_db_assignments(broker->db, pool->name);
@@ -464,7 +463,8 @@ handle_desktops(Broker *broker, SoupServerMessage *msg, Session *session)
 static void
 connect_work(Job *job)
 {
-    job->ticket = oriel_broker_host_connect(job->broker->host, job->pool, job->index, TICKET_EXPIRES_S, &job->error);
+    job->ticket = oriel_broker_host_connect(job->broker->host, job->pool, job->index,
+                                            job->broker->config->ticket_seconds, &job->error);
 }
 
 /* The host a client should dial: the listen address unless it is a wildcard. */
@@ -485,41 +485,42 @@ connect_done(Job *job)
 {
     Broker *broker = job->broker;
     g_autofree char *name = oriel_broker_desktop_name(job->pool, job->index);
-    g_autofree char *host = NULL;
-    g_autofree char *ticket = NULL;
+    g_auto(OrielBrokerTicket) ticket = { 0 };
     g_autoptr(GError) error = NULL;
-    guint port = 0, tls_port = 0;
 
-    if (!job->ticket || !oriel_broker_parse_ticket_reply(job->ticket, &host, &port, &tls_port, &ticket, &error)) {
+    if (!job->ticket || !oriel_broker_parse_ticket_reply(job->ticket, &ticket, &error)) {
         if (job->new_assignment) {
             g_autoptr(GError) unassign_error = NULL;
             if (!oriel_broker_db_unassign(broker->db, name, &unassign_error))
                 g_printerr("oriel-broker: %s: %s\n", name, unassign_error->message);
         }
-        g_printerr("oriel-broker: connect %s to %s: %s\n", job->user, name, job->error ? job->error->message : error->message);
-        respond_error(job->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "desktop %s cannot be started: %s", name,
-                      job->error ? job->error->message : error->message);
+        const char *why = job->error ? job->error->message : error->message;
+        g_printerr("oriel-broker: connect %s to %s: %s\n", job->user, name, why);
+        respond_error(job->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "desktop %s cannot be started: %s", name, why);
         soup_server_message_unpause(job->msg);
         return;
     }
+    guint tls_port = ticket.tls_port;
     if (!tls_port && job->pool->spice_tls_port_base)
         tls_port = job->pool->spice_tls_port_base + job->index - 1;
-    if (!broker->ca_pem)
+    /* orield's CA and subject for its x509 dir, else the broker's --spice-x509-dir. */
+    const char *ca = ticket.ca_pem ? ticket.ca_pem : broker->ca_pem;
+    const char *host_subject = ticket.ca_pem ? ticket.host_subject : broker->host_subject;
+    if (!ca)
         tls_port = 0;
-    g_autofree char *dial = client_host(host, job->host_header);
+    g_autofree char *dial = client_host(ticket.host, job->host_header);
     g_autofree char *title = g_strdup_printf("%s (%s)", job->pool->description[0] ? job->pool->description
                                                                                    : job->pool->name, name);
     OrielBrokerVv vv = {
         .host = dial,
-        .port = port,
+        .port = ticket.port,
         .tls_port = tls_port,
-        .password = ticket,
+        .password = ticket.ticket,
         .title = title,
-        .ca_pem = broker->ca_pem,
-        .host_subject = broker->host_subject,
+        .ca_pem = ca,
+        .host_subject = host_subject,
     };
     g_autofree char *document = oriel_broker_vv_build(&vv, &error);
-    explicit_bzero(ticket, strlen(ticket));
     if (!document) {
         respond_error(job->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "%s", error->message);
         soup_server_message_unpause(job->msg);
@@ -529,13 +530,14 @@ connect_done(Job *job)
     soup_server_message_set_status(job->msg, SOUP_STATUS_OK, NULL);
     soup_server_message_set_response(job->msg, "application/x-virt-viewer", SOUP_MEMORY_COPY, document,
                                      strlen(document));
+    explicit_bzero(document, strlen(document));
     soup_server_message_unpause(job->msg);
 }
 
 static void
 handle_connect(Broker *broker, SoupServerMessage *msg, Session *session, const char *pool_name)
 {
-    OrielBrokerPool *pool = g_hash_table_lookup(broker->pools, pool_name);
+    OrielBrokerPoolDef *pool = g_hash_table_lookup(broker->pools, pool_name);
     g_autoptr(GError) error = NULL;
     guint index = 0;
     gboolean new_assignment = FALSE;
@@ -573,7 +575,7 @@ handle_connect(Broker *broker, SoupServerMessage *msg, Session *session, const c
     job->user = g_strdup(session->user);
     job->address = g_strdup(soup_server_message_get_remote_host(msg));
     job->host_header = g_strdup(soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Host"));
-    job->pool = oriel_broker_pool_copy(pool);
+    job->pool = oriel_broker_pool_def_copy(pool);
     job->index = index;
     job->new_assignment = new_assignment;
     job->work = connect_work;
@@ -617,13 +619,13 @@ reset_done(Job *job)
 }
 
 static void
-start_reset(Broker *broker, OrielBrokerPool *pool, guint index, const char *user, ResetGroup *group)
+start_reset(Broker *broker, OrielBrokerPoolDef *pool, guint index, const char *user, ResetGroup *group)
 {
     Job *job = job_new(broker, NULL);
     g_autofree char *name = oriel_broker_desktop_name(pool, index);
 
     g_hash_table_add(broker->resetting, g_steal_pointer(&name));
-    job->pool = oriel_broker_pool_copy(pool);
+    job->pool = oriel_broker_pool_def_copy(pool);
     job->index = index;
     job->user = g_strdup(user);
     job->work = reset_work;
@@ -640,7 +642,7 @@ on_poweroff(const char *desktop, gpointer user_data)
 {
     Broker *broker = user_data;
     guint index = 0;
-    OrielBrokerPool *pool = desktop_pool(broker, desktop, &index);
+    OrielBrokerPoolDef *pool = desktop_pool(broker, desktop, &index);
 
     if (!pool || pool->persistent || g_hash_table_contains(broker->resetting, desktop))
         return;
@@ -673,7 +675,7 @@ handle_logout(Broker *broker, SoupServerMessage *msg, Session *session)
     g_hash_table_iter_init(&iter, assignments);
     while (g_hash_table_iter_next(&iter, &desktop, &user)) {
         guint index = 0;
-        OrielBrokerPool *pool = desktop_pool(broker, desktop, &index);
+        OrielBrokerPoolDef *pool = desktop_pool(broker, desktop, &index);
         if (!g_str_equal(user, session->user) || !pool || pool->persistent ||
             g_hash_table_contains(broker->resetting, desktop))
             continue;
@@ -697,7 +699,7 @@ handle_admin_list(Broker *broker, SoupServerMessage *msg)
     g_autoptr(GList) names = g_list_sort(g_hash_table_get_keys(broker->pools), (GCompareFunc)strcmp);
 
     for (GList *l = names; l; l = l->next) {
-        JsonObject *entry = oriel_broker_pool_to_json(g_hash_table_lookup(broker->pools, l->data));
+        JsonObject *entry = oriel_broker_pool_def_to_json(g_hash_table_lookup(broker->pools, l->data));
         json_object_set_string_member(entry, "source",
                                       g_hash_table_contains(broker->config_pools, l->data) ? "config" : "admin");
         json_array_add_object_element(array, entry);
@@ -710,7 +712,7 @@ static void
 handle_admin_add(Broker *broker, SoupServerMessage *msg, Session *session, SoupMessageBody *body)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(OrielBrokerPool) pool = oriel_broker_pool_from_json(body->data, (gsize)body->length, &error);
+    g_autoptr(OrielBrokerPoolDef) pool = oriel_broker_pool_def_from_json(body->data, (gsize)body->length, &error);
 
     if (!pool) {
         respond_error(msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
@@ -720,11 +722,11 @@ handle_admin_add(Broker *broker, SoupServerMessage *msg, Session *session, SoupM
         respond_error(msg, SOUP_STATUS_CONFLICT, "a pool named '%s' exists", pool->name);
         return;
     }
-    if (g_hash_table_size(broker->pools) >= ORIEL_BROKER_POOLS_MAX) {
-        respond_error(msg, SOUP_STATUS_CONFLICT, "at most %u pools", ORIEL_BROKER_POOLS_MAX);
+    if (g_hash_table_size(broker->pools) >= ORIEL_BROKER_CONFIG_POOLS_MAX) {
+        respond_error(msg, SOUP_STATUS_CONFLICT, "at most %u pools", ORIEL_BROKER_CONFIG_POOLS_MAX);
         return;
     }
-    g_autoptr(JsonObject) object = oriel_broker_pool_to_json(pool);
+    g_autoptr(JsonObject) object = oriel_broker_pool_def_to_json(pool);
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
     json_node_set_object(node, object);
     g_autofree char *definition = json_to_string(node, FALSE);
@@ -762,7 +764,7 @@ static void
 handle_admin_delete(Broker *broker, SoupServerMessage *msg, Session *session, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    OrielBrokerPool *pool = g_hash_table_lookup(broker->pools, name);
+    OrielBrokerPoolDef *pool = g_hash_table_lookup(broker->pools, name);
 
     if (!pool) {
         respond_error(msg, SOUP_STATUS_NOT_FOUND, "no pool named '%s'", name);
@@ -797,7 +799,7 @@ handle_admin_delete(Broker *broker, SoupServerMessage *msg, Session *session, co
     }
     respond_no_content(msg);
     Job *job = job_new(broker, msg);
-    job->pool = oriel_broker_pool_copy(pool);
+    job->pool = oriel_broker_pool_def_copy(pool);
     job->work = remove_work;
     job->done = remove_done;
     g_hash_table_remove(broker->pools, name);
@@ -913,8 +915,8 @@ static gboolean
 load_pools(Broker *broker, GError **error)
 {
     for (guint i = 0; i < broker->config->pools->len; i++) {
-        OrielBrokerPool *pool = broker->config->pools->pdata[i];
-        g_hash_table_insert(broker->pools, g_strdup(pool->name), oriel_broker_pool_copy(pool));
+        OrielBrokerPoolDef *pool = broker->config->pools->pdata[i];
+        g_hash_table_insert(broker->pools, g_strdup(pool->name), oriel_broker_pool_def_copy(pool));
         g_hash_table_add(broker->config_pools, g_strdup(pool->name));
     }
     g_autoptr(GHashTable) stored = oriel_broker_db_pools(broker->db, error);
@@ -925,11 +927,11 @@ load_pools(Broker *broker, GError **error)
     g_hash_table_iter_init(&iter, stored);
     while (g_hash_table_iter_next(&iter, &name, &definition)) {
         g_autoptr(GError) local_error = NULL;
-        OrielBrokerPool *pool = oriel_broker_pool_from_json(definition, strlen(definition), &local_error);
+        OrielBrokerPoolDef *pool = oriel_broker_pool_def_from_json(definition, strlen(definition), &local_error);
         if (!pool || g_hash_table_contains(broker->pools, name)) {
             g_printerr("oriel-broker: stored pool '%s' ignored: %s\n", (const char *)name,
                        pool ? "a pool of the config file has its name" : local_error->message);
-            oriel_broker_pool_free(pool);
+            oriel_broker_pool_def_free(pool);
             continue;
         }
         g_hash_table_insert(broker->pools, g_strdup(name), pool);
@@ -982,7 +984,7 @@ broker_serve(Broker *broker, const OrielBrokerOptions *options, GError **error)
     if (!broker->config)
         return FALSE;
     if (g_mkdir_with_parents(options->state_dir, 0700) != 0) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: %s", options->state_dir, g_strerror(errno));
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: %s", options->state_dir, g_strerror(errno));
         return FALSE;
     }
     g_autofree char *db_path = g_build_filename(options->state_dir, "broker.db", NULL);
@@ -990,7 +992,7 @@ broker_serve(Broker *broker, const OrielBrokerOptions *options, GError **error)
     broker->db = oriel_broker_db_open(db_path, error);
     if (!broker->db)
         return FALSE;
-    broker->pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)oriel_broker_pool_free);
+    broker->pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)oriel_broker_pool_def_free);
     broker->config_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     broker->resetting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     if (!load_pools(broker, error) || !load_spice_tls(broker, error))
@@ -1012,7 +1014,7 @@ broker_serve(Broker *broker, const OrielBrokerOptions *options, GError **error)
     g_signal_connect(broker->server, "request-started", G_CALLBACK(on_request_started), NULL);
     g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(options->listen_address);
     if (!inet) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "--listen: '%s' is not an IP address",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "--listen: '%s' is not an IP address",
                     options->listen_address);
         return FALSE;
     }

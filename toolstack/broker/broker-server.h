@@ -43,12 +43,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielBrokerHost, oriel_broker_host_free)
 /* Makes sure desktop @index of @pool has an overlay, is defined in orield
  * and runs, then issues a one-time ticket valid @expires seconds.  Returns
  * orield's ticket reply (transfer full). */
-JsonObject *oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index,
+JsonObject *oriel_broker_host_connect(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index,
                                       guint expires, GError **error);
 /* A stateless desktop's reset: stops it, and recreates its overlay. */
-gboolean oriel_broker_host_reset(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index, GError **error);
+gboolean oriel_broker_host_reset(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index, GError **error);
 /* A deleted pool's desktop: destroyed, undefined, overlay removed. */
-gboolean oriel_broker_host_remove(OrielBrokerHost *host, const OrielBrokerPool *pool, guint index, GError **error);
+gboolean oriel_broker_host_remove(OrielBrokerHost *host, const OrielBrokerPoolDef *pool, guint index, GError **error);
 
 /* Calls @callback(desktop name, user_data) in @context for every desktop
  * that powers off by itself (not through the broker), until the host is

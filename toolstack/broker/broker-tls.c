@@ -23,7 +23,7 @@ openssl(GError **error, const char *const *argv)
                       &err, &status, error))
         return FALSE;
     if (!g_spawn_check_wait_status(status, NULL)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "openssl %s failed: %s", argv[1],
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "openssl %s failed: %s", argv[1],
                     err ? g_strstrip(err) : "");
         return FALSE;
     }
@@ -50,7 +50,7 @@ oriel_broker_cert_subject(const char *path, GError **error)
     if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, error))
         return NULL;
     if (!g_spawn_check_wait_status(status, NULL) || !g_str_has_prefix(out, "subject=")) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: not a PEM certificate: %s", path,
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: not a PEM certificate: %s", path,
                     err ? g_strstrip(err) : "");
         return NULL;
     }
@@ -78,18 +78,18 @@ oriel_broker_init_tls(const char *dir, const char *hostname, char **ret_host_sub
         hostname);
 
     if (!hostname_is_valid(hostname)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "--hostname: '%s' is not a host name",
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "--hostname: '%s' is not a host name",
                     hostname);
         return FALSE;
     }
     if (g_mkdir_with_parents(dir, 0755) != 0) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_IO, "%s: %s", dir, g_strerror(errno));
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_IO, "%s: %s", dir, g_strerror(errno));
         return FALSE;
     }
     for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
         g_autofree char *path = g_build_filename(dir, files[i], NULL);
         if (g_file_test(path, G_FILE_TEST_EXISTS)) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "%s exists; not overwriting it", path);
+            g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "%s exists; not overwriting it", path);
             return FALSE;
         }
     }

@@ -11,11 +11,11 @@ oriel_broker_vv_build(const OrielBrokerVv *vv, GError **error)
     const char *group = "virt-viewer";
 
     if (!vv->host || (vv->port == 0 && vv->tls_port == 0) || !vv->password) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, ".vv: needs a host, a port and a password");
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, ".vv: needs a host, a port and a password");
         return NULL;
     }
     if (vv->tls_port && !vv->ca_pem) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, ".vv: a TLS port needs the CA certificate");
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, ".vv: a TLS port needs the CA certificate");
         return NULL;
     }
     g_key_file_set_string(file, group, "type", "spice");
@@ -95,25 +95,47 @@ string_member(JsonObject *object, const char *name)
 }
 
 gboolean
-oriel_broker_parse_ticket_reply(JsonObject *reply, char **ret_host, guint *ret_port, guint *ret_tls_port,
-                                char **ret_ticket, GError **error)
+oriel_broker_parse_ticket_reply(JsonObject *reply, OrielBrokerTicket *ret_ticket, GError **error)
 {
     const char *address = string_member(reply, "address");
+    const char *host_member = string_member(reply, "host");
     const char *ticket = string_member(reply, "ticket");
+    const char *ca = string_member(reply, "ca");
+    const char *host_subject = string_member(reply, "host_subject");
     g_autofree char *host = NULL;
     guint port = 0, tls_port = 0;
+    gboolean ok;
 
     if (!address)
         address = string_member(reply, "uri");
-    if (!address || !parse_spice_address(address, &host, &port) || !ticket || !*ticket ||
-        strlen(ticket) > 256 || !optional_port(reply, "port", &port) || !optional_port(reply, "tls_port", &tls_port)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_SYNTAX,
+    /* orield since one-time tickets: host, port and tls_port; before: the address. */
+    if (host_member && *host_member && strlen(host_member) <= 255)
+        host = g_strdup(host_member);
+    ok = host || (address && parse_spice_address(address, &host, &port));
+    ok = ok && optional_port(reply, "port", &port) && optional_port(reply, "tls_port", &tls_port) &&
+         (port || tls_port) && ticket && *ticket && strlen(ticket) <= 256 &&
+         (!ca || strlen(ca) <= 65536) && (!host_subject || strlen(host_subject) <= 1024);
+    if (!ok) {
+        g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_SYNTAX,
                     "orield's domain-spice-ticket reply lacks a valid address or ticket");
         return FALSE;
     }
-    *ret_host = g_steal_pointer(&host);
-    *ret_port = port;
-    *ret_tls_port = tls_port;
-    *ret_ticket = g_strdup(ticket);
+    ret_ticket->host = g_steal_pointer(&host);
+    ret_ticket->port = port;
+    ret_ticket->tls_port = tls_port;
+    ret_ticket->ticket = g_strdup(ticket);
+    ret_ticket->ca_pem = g_strdup(ca);
+    ret_ticket->host_subject = g_strdup(host_subject);
     return TRUE;
+}
+
+void
+oriel_broker_ticket_clear(OrielBrokerTicket *ticket)
+{
+    if (ticket->ticket)
+        explicit_bzero(ticket->ticket, strlen(ticket->ticket));
+    g_clear_pointer(&ticket->host, g_free);
+    g_clear_pointer(&ticket->ticket, g_free);
+    g_clear_pointer(&ticket->ca_pem, g_free);
+    g_clear_pointer(&ticket->host_subject, g_free);
 }

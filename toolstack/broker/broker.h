@@ -12,7 +12,7 @@
  *
  * Every input is bounded: the config file (1 MiB), request bodies
  * (ORIEL_BROKER_BODY_MAX), names, groups and strings (see the _MAX values).
- * Errors are in the ORIEL_BROKER_ERROR domain and name the offending input.
+ * Errors are in the ORIEL_BROKER_SERVER_ERROR domain and name the offending input.
  */
 #pragma once
 
@@ -21,29 +21,29 @@
 
 G_BEGIN_DECLS
 
-#define ORIEL_BROKER_ERROR (oriel_broker_error_quark())
-GQuark oriel_broker_error_quark(void);
+#define ORIEL_BROKER_SERVER_ERROR (oriel_broker_server_error_quark())
+GQuark oriel_broker_server_error_quark(void);
 
 typedef enum {
-    ORIEL_BROKER_ERROR_IO,      /* a file cannot be read */
-    ORIEL_BROKER_ERROR_SYNTAX,  /* not a key file / not JSON / wrong shape */
-    ORIEL_BROKER_ERROR_INVALID, /* a value out of range or of the wrong kind */
-    ORIEL_BROKER_ERROR_LIMIT,   /* a size bound exceeded */
-} OrielBrokerError;
+    ORIEL_BROKER_SERVER_ERROR_IO,      /* a file cannot be read */
+    ORIEL_BROKER_SERVER_ERROR_SYNTAX,  /* not a key file / not JSON / wrong shape */
+    ORIEL_BROKER_SERVER_ERROR_INVALID, /* a value out of range or of the wrong kind */
+    ORIEL_BROKER_SERVER_ERROR_LIMIT,   /* a size bound exceeded */
+} OrielBrokerServerError;
 
 #define ORIEL_BROKER_CONFIG_SIZE_MAX (1024u * 1024u)
 #define ORIEL_BROKER_BODY_MAX (64u * 1024u)
-#define ORIEL_BROKER_POOLS_MAX 256u
+#define ORIEL_BROKER_CONFIG_POOLS_MAX 256u
 #define ORIEL_BROKER_DESKTOPS_MAX 256u
 #define ORIEL_BROKER_GROUPS_MAX 64u
-#define ORIEL_BROKER_NAME_MAX 32u      /* pool names */
+#define ORIEL_BROKER_POOL_NAME_MAX 32u      /* pool names */
 #define ORIEL_BROKER_USER_MAX 64u      /* user and group names */
 #define ORIEL_BROKER_PASSWORD_MAX 512u
-#define ORIEL_BROKER_TEXT_MAX 1024u    /* descriptions */
+#define ORIEL_BROKER_DESCRIPTION_MAX 1024u    /* descriptions */
 #define ORIEL_BROKER_PATH_MAX 4096u
 
 typedef struct {
-    char *name;             /* [a-z0-9][a-z0-9_-]* up to ORIEL_BROKER_NAME_MAX */
+    char *name;             /* [a-z0-9][a-z0-9_-]* up to ORIEL_BROKER_POOL_NAME_MAX */
     char *description;      /* may be empty */
     char *golden_image;     /* absolute path */
     char *golden_format;    /* "raw" or "qcow2" */
@@ -58,26 +58,26 @@ typedef struct {
     char *cmdline;
     char *spice_host;       /* SPICE listen address, default 127.0.0.1 */
     guint spice_tls_port_base; /* desktop N gets base + N - 1; 0: no TLS */
-} OrielBrokerPool;
+} OrielBrokerPoolDef;
 
-void oriel_broker_pool_free(OrielBrokerPool *pool);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielBrokerPool, oriel_broker_pool_free)
+void oriel_broker_pool_def_free(OrielBrokerPoolDef *pool);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielBrokerPoolDef, oriel_broker_pool_def_free)
 
-OrielBrokerPool *oriel_broker_pool_copy(const OrielBrokerPool *pool);
+OrielBrokerPoolDef *oriel_broker_pool_def_copy(const OrielBrokerPoolDef *pool);
 
 /* Checks every field against its bound; the message names the pool and key. */
-gboolean oriel_broker_pool_validate(const OrielBrokerPool *pool, GError **error);
+gboolean oriel_broker_pool_def_validate(const OrielBrokerPoolDef *pool, GError **error);
 
 /* The pool definition in JSON: the config file's keys as members
  * ("name", "description", "golden-image", "golden-format", "desktops",
  * "memory", "vcpus", "persistent", "groups" (array), "type", "kernel",
  * "ramdisk", "cmdline", "spice-host", "spice-tls-port-base").  Unknown
  * members are an error; the result is validated. */
-OrielBrokerPool *oriel_broker_pool_from_json(const char *data, gsize length, GError **error);
-JsonObject *oriel_broker_pool_to_json(const OrielBrokerPool *pool);
+OrielBrokerPoolDef *oriel_broker_pool_def_from_json(const char *data, gsize length, GError **error);
+JsonObject *oriel_broker_pool_def_to_json(const OrielBrokerPoolDef *pool);
 
 /* The name of desktop @index (1-based) of @pool: "POOL-INDEX". */
-char *oriel_broker_desktop_name(const OrielBrokerPool *pool, guint index);
+char *oriel_broker_desktop_name(const OrielBrokerPoolDef *pool, guint index);
 
 typedef struct {
     char *admin_group;          /* admin-group, default "oriel-admin" */
@@ -88,7 +88,8 @@ typedef struct {
     guint rate_limit_window;    /* seconds, default 60 */
     guint session_lifetime;     /* seconds, default 28800 */
     guint failure_delay_ms;     /* every failed login answers after this, default 1000 */
-    GPtrArray *pools;           /* of OrielBrokerPool *, owned */
+    guint ticket_seconds;       /* a SPICE ticket's validity, default 60 */
+    GPtrArray *pools;           /* of OrielBrokerPoolDef *, owned */
 } OrielBrokerConfig;
 
 void oriel_broker_config_free(OrielBrokerConfig *config);
@@ -138,10 +139,22 @@ typedef struct {
 /* A virt-viewer connection file ([virt-viewer], type=spice, ...). */
 char *oriel_broker_vv_build(const OrielBrokerVv *vv, GError **error);
 
-/* orield's domain-spice-ticket reply: "uri" or "address" (spice://HOST:PORT),
- * optional "port", "tls_port", and "ticket".  Sets the outputs on success. */
-gboolean oriel_broker_parse_ticket_reply(JsonObject *reply, char **ret_host, guint *ret_port, guint *ret_tls_port,
-                                         char **ret_ticket, GError **error);
+typedef struct {
+    char *host;
+    guint port;          /* 0: none */
+    guint tls_port;      /* 0: none */
+    char *ticket;
+    char *ca_pem;        /* with a TLS port, when orield sends it; else NULL */
+    char *host_subject;  /* likewise */
+} OrielBrokerTicket;
+
+/* orield's domain-spice-ticket reply: "host", "port", "tls_port" (or, from
+ * an older orield, "address"/"uri" spice://HOST:PORT), "ticket", and with
+ * TLS "ca" and "host_subject".  Fills @ret_ticket on success; free its
+ * members with oriel_broker_ticket_clear(). */
+gboolean oriel_broker_parse_ticket_reply(JsonObject *reply, OrielBrokerTicket *ret_ticket, GError **error);
+void oriel_broker_ticket_clear(OrielBrokerTicket *ticket);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(OrielBrokerTicket, oriel_broker_ticket_clear)
 
 /* ---- login rate limit and lock-out ------------------------------------------- */
 

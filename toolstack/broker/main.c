@@ -75,7 +75,7 @@ main(int argc, char **argv)
             return 1;
         }
         for (guint i = 0; i < config->pools->len; i++) {
-            const OrielBrokerPool *pool = config->pools->pdata[i];
+            const OrielBrokerPoolDef *pool = config->pools->pdata[i];
             g_print("pool %s: %u %s desktop(s) on %s\n", pool->name, pool->desktops,
                     pool->persistent ? "persistent" : "stateless", pool->golden_image);
         }
