@@ -69,8 +69,9 @@ printf '{"name": "Bad Name!", "golden-image": "/x"}' >"$tmp/badpool.json"
 expect "an invalid pool definition" 400 "pool 'Bad Name!': name: expected" POST /api/admin/pools "$tmp/badpool.json" "$token"
 
 rows_after=$(db_query "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM assignments), (SELECT count(*) FROM audit), (SELECT count(*) FROM pools)")
-if [ "$(snapshot)" = "$before" ] && [ "$rows_after" = "$rows_before" ]; then
-    ok "after every bad request the database is unchanged (rows: $rows_after)"
+if [ "$(snapshot)" = "$before" ] && [ "$rows_after" = "$rows_before" ] &&
+   [ "$(stat -c %a "$tmp/bs/broker.db")" = 600 ] && [ "$(stat -c %a "$tmp/bs")" = 700 ]; then
+    ok "after every bad request the database (0600 in a 0700 dir) is unchanged (rows: $rows_after)"
 else
     not_ok "after every bad request the database is unchanged" "$rows_before -> $rows_after"
 fi
