@@ -5,14 +5,14 @@
 # (spice-probe) opens; stateless desktops lose what was written to their
 # disk at logout, persistent ones keep it; wrong passwords are refused and
 # lock the account out; each ticket works once and expires; a TLS desktop's
-# .vv carries the CA and host subject that spice-probe and Debian's
-# remote-viewer (under Xvfb) check.  TAP output.
+# .vv carries the CA and host subject that spice-probe, Debian's
+# remote-viewer and oriel-viewer (under Xvfb) check.  TAP output.
 set -u
 . "${ORIEL_SOURCE_DIR:?run through meson test}/tests/daemon/lib.sh"
 . "$ORIEL_SOURCE_DIR/tests/broker/lib.sh"
 probe="$build/tests/tools/spice-probe"
 
-echo "1..18"
+echo "1..19"
 
 desk_group="obd$run_id"
 user="obu$run_id"
@@ -170,6 +170,15 @@ if [ "$canvas" = yes ] && grep -q "Using TLS" "$tmp/rv.log" && grep -q "verify_s
 else
     not_ok "remote-viewer opens the .vv over TLS" "canvas=$canvas; .vv left: $(ls "$tmp/rv.vv" 2>&1)" \
         "$(grep -iE 'error|fail|auth|canvas|TLS' "$tmp/rv.log" | tail -10)"
+fi
+
+# oriel-viewer opens it the same way.
+if [ -n "${display:-}" ] && connect_only mine && cp "$tmp/mine.vv" "$tmp/ov.vv" &&
+   DISPLAY=":$display" NO_AT_BRIDGE=1 GDK_BACKEND=x11 env -u G_DEBUG \
+       "$build/viewer/oriel-viewer" --exit-after-frames 1 --timeout 120 --no-audio "$tmp/ov.vv" >"$tmp/ov.log" 2>&1; then
+    ok "oriel-viewer opens the .vv over TLS and gets a frame"
+else
+    not_ok "oriel-viewer opens the .vv over TLS and gets a frame" "$(tail -5 "$tmp/ov.log" 2>/dev/null)"
 fi
 
 # A ticket nobody used expires after ticket-seconds.
