@@ -838,12 +838,14 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
             respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s accepts POST only", path);
         return;
     }
-    const char *const prefix = "/api/desktops/";
-    gboolean connect_path = g_str_has_prefix(path, prefix) && g_str_has_suffix(path, "/connect") &&
-                            strlen(path) > strlen(prefix) + strlen("/connect");
-    const char *const admin_prefix = "/api/admin/pools/";
-    gboolean admin_pool_path = g_str_has_prefix(path, admin_prefix) && strlen(path) > strlen(admin_prefix) &&
-                               !strchr(path + strlen(admin_prefix), '/');
+    static const char prefix[] = "/api/desktops/";
+    static const char suffix[] = "/connect";
+    gsize length = strlen(path);
+    gboolean connect_path = g_str_has_prefix(path, prefix) && g_str_has_suffix(path, suffix) &&
+                            length > sizeof(prefix) - 1 + sizeof(suffix) - 1;
+    static const char admin_prefix[] = "/api/admin/pools/";
+    const char *admin_name = g_str_has_prefix(path, admin_prefix) ? path + sizeof(admin_prefix) - 1 : NULL;
+    gboolean admin_pool_path = admin_name && *admin_name && !strchr(admin_name, '/');
     if (!g_str_equal(path, "/api/desktops") && !g_str_equal(path, "/api/logout") && !connect_path &&
         !g_str_equal(path, "/api/admin/pools") && !admin_pool_path) {
         respond_error(msg, SOUP_STATUS_NOT_FOUND, "no such API: %s", path);
@@ -860,7 +862,7 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
             handle_logout(broker, msg, session);
     } else if (connect_path) {
         if (method_is(msg, "POST", &method_matched)) {
-            g_autofree char *pool = g_strndup(path + strlen(prefix), strlen(path) - strlen(prefix) - strlen("/connect"));
+            g_autofree char *pool = g_strndup(path + sizeof(prefix) - 1, length - (sizeof(prefix) - 1) - (sizeof(suffix) - 1));
             handle_connect(broker, msg, session, pool);
         }
     } else if (!g_strv_contains((const char *const *)session->groups, broker->config->admin_group)) {
@@ -869,7 +871,7 @@ handle_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
         return;
     } else if (admin_pool_path) {
         if (method_is(msg, "DELETE", &method_matched))
-            handle_admin_delete(broker, msg, session, path + strlen(admin_prefix));
+            handle_admin_delete(broker, msg, session, admin_name);
     } else {
         if (method_is(msg, "GET", &method_matched))
             handle_admin_list(broker, msg);
