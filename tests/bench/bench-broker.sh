@@ -113,3 +113,4 @@ print(f"  connect p99 / 100 ms target: {r['connect_p99'] / 100:.2f} after login,
       f"{r['burst_p99'] / 100:.2f} all at once (at most 1.0 meets it)")
 EOF
 kill -TERM "$broker_pid"; wait "$broker_pid"; broker_pid=""
+kill -TERM "$orield_pid"; wait "$orield_pid" 2>/dev/null; orield_pid=""

@@ -467,17 +467,26 @@ connect_work(Job *job)
                                             job->broker->config->ticket_seconds, &job->error);
 }
 
-/* The host a client should dial: the listen address unless it is a wildcard. */
+/* The host a client should dial: the listen address unless it is a
+ * wildcard, then the host the client named in its request (a name or an
+ * address, nothing else). */
 static char *
 client_host(const char *listen_host, const char *host_header)
 {
+    g_autofree char *host = NULL;
+
     if ((!g_str_equal(listen_host, "0.0.0.0") && !g_str_equal(listen_host, "::")) || !host_header)
         return g_strdup(listen_host);
     if (host_header[0] == '[') {
         const char *close = strchr(host_header, ']');
-        return close ? g_strndup(host_header + 1, close - host_header - 1) : g_strdup(listen_host);
+        host = close ? g_strndup(host_header + 1, close - host_header - 1) : NULL;
+    } else {
+        host = g_strndup(host_header, strcspn(host_header, ":"));
     }
-    return g_strndup(host_header, strcspn(host_header, ":"));
+    if (!host || !*host || strlen(host) > 253 ||
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(host))
+        return g_strdup(listen_host);
+    return g_steal_pointer(&host);
 }
 
 static void
