@@ -22,15 +22,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((config == NULL) == (error == NULL))
         g_error("config_parse_data: result and error disagree");
     for (guint i = 0; config && i < config->pools->len; i++) {
-        const OrielBrokerPool *pool = config->pools->pdata[i];
+        const OrielBrokerPoolDef *pool = config->pools->pdata[i];
         g_autoptr(GError) pool_error = NULL;
-        if (!oriel_broker_pool_validate(pool, &pool_error))
+        if (!oriel_broker_pool_def_validate(pool, &pool_error))
             g_error("an accepted pool fails validation: %s", pool_error->message);
-        g_autoptr(JsonObject) object = oriel_broker_pool_to_json(pool);
+        g_autoptr(JsonObject) object = oriel_broker_pool_def_to_json(pool);
         g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
         json_node_set_object(node, object);
         g_autofree char *text = json_to_string(node, FALSE);
-        g_autoptr(OrielBrokerPool) again = oriel_broker_pool_from_json(text, strlen(text), &pool_error);
+        g_autoptr(OrielBrokerPoolDef) again = oriel_broker_pool_def_from_json(text, strlen(text), &pool_error);
         if (!again)
             g_error("an accepted pool does not round-trip: %s", pool_error->message);
     }

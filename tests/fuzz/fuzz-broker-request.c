@@ -32,16 +32,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             g_error("parse_login accepted an invalid user name");
         return 0;
     }
-    g_autoptr(OrielBrokerPool) pool = oriel_broker_pool_from_json(body, length, &error);
+    g_autoptr(OrielBrokerPoolDef) pool = oriel_broker_pool_def_from_json(body, length, &error);
     if ((pool == NULL) == (error == NULL))
         g_error("pool_from_json: result and error disagree");
     if (pool) {
-        g_autoptr(JsonObject) object = oriel_broker_pool_to_json(pool);
+        g_autoptr(JsonObject) object = oriel_broker_pool_def_to_json(pool);
         g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
         json_node_set_object(node, object);
         g_autofree char *text = json_to_string(node, FALSE);
         g_autoptr(GError) again_error = NULL;
-        g_autoptr(OrielBrokerPool) again = oriel_broker_pool_from_json(text, strlen(text), &again_error);
+        g_autoptr(OrielBrokerPoolDef) again = oriel_broker_pool_def_from_json(text, strlen(text), &again_error);
         if (!again)
             g_error("a valid pool does not round-trip: %s", again_error->message);
     }
