@@ -8,7 +8,7 @@ set -u
 . "${ORIEL_SOURCE_DIR:?run through meson test}/tests/daemon/lib.sh"
 . "$ORIEL_SOURCE_DIR/tests/broker/lib.sh"
 
-echo "1..16"
+echo "1..18"
 
 desk_group="obd$run_id"
 admin_group="oba$run_id"
@@ -102,6 +102,23 @@ if [ "$status" = 204 ] && [ "$list" = 200 ] && ! grep -q '"name":"lab"' "$tmp/bo
     ok "an admin deletes the pool: 204, gone from the list and the database"
 else
     not_ok "an admin deletes the pool" "status=$status list=$list $(cat "$tmp/body")"
+fi
+
+# ---- the config file ------------------------------------------------------------------
+printf '[pool typo]\ngolden-image = /x\ndesktop = 2\n' >"$tmp/typo.conf"
+if ! "$broker" --check-config --config "$tmp/typo.conf" >"$tmp/check.out" 2>&1 &&
+   grep -q "$tmp/typo.conf: \[pool typo\]: unknown key 'desktop'" "$tmp/check.out" &&
+   ! "$broker" --config "$tmp/typo.conf" --state-dir "$tmp/bs2" --cert "$tmp/pki/server-cert.pem" \
+       --key "$tmp/pki/server-key.pem" --port 0 >/dev/null 2>&1 && [ ! -e "$tmp/bs2" ]; then
+    ok "a config with an unknown key is refused, naming file, pool and key; the broker does not start"
+else
+    not_ok "a config with an unknown key is refused" "$(cat "$tmp/check.out")"
+fi
+if "$broker" --check-config --config "$tmp/broker.conf" >"$tmp/check.out" 2>&1 &&
+   grep -q "pool office: 2 stateless desktop(s) on $tmp/golden.raw" "$tmp/check.out"; then
+    ok "--check-config lists the pools of a good config"
+else
+    not_ok "--check-config lists the pools of a good config" "$(cat "$tmp/check.out")"
 fi
 
 kill -TERM "$broker_pid"
