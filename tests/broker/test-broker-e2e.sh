@@ -12,7 +12,7 @@ set -u
 . "$ORIEL_SOURCE_DIR/tests/broker/lib.sh"
 probe="$build/tests/tools/spice-probe"
 
-echo "1..19"
+echo "1..20"
 
 desk_group="obd$run_id"
 user="obu$run_id"
@@ -247,6 +247,32 @@ if [ "$(db_query "SELECT count(*) FROM audit WHERE event = 'reset' AND detail = 
     ok "a stateless desktop that powers off is reset: the marker is gone at the next connect"
 else
     not_ok "power-off reset" "$(db_query "SELECT * FROM audit ORDER BY id DESC LIMIT 5")"
+fi
+
+# ---- a session that expires without a logout ------------------------------------------
+# The broker restarts (same state) with 6-second sessions: the stateless
+# desktop of a user whose last session expired is reset and freed.
+api POST /api/logout "" "$token" >/dev/null
+kill -TERM "$broker_pid"; wait "$broker_pid"; first_status=$?; broker_pid=""
+sed -i '/^\[broker\]$/a session-lifetime = 6' "$tmp/broker.conf"
+start_broker "$tmp/broker.conf" || exit 1
+resets=$(db_query "SELECT count(*) FROM audit WHERE event = 'reset' AND detail = 'flex-1'")
+login "$user" "$password" >/dev/null
+token=$(cat "$tmp/token")
+connect_and_probe flex
+assigned=$(db_query "SELECT user FROM assignments WHERE desktop = 'flex-1'")
+for _ in $(seq 1 300); do
+    [ "$(db_query "SELECT count(*) FROM audit WHERE event = 'reset' AND detail = 'flex-1'")" -gt "$resets" ] && break
+    sleep 0.1
+done
+if [ "$first_status" -eq 0 ] && [ "$assigned" = "$user" ] &&
+   [ "$(db_query "SELECT count(*) FROM audit WHERE event = 'reset' AND detail = 'flex-1'")" -gt "$resets" ] &&
+   [ "$(db_query "SELECT count(*) FROM assignments WHERE desktop = 'flex-1'")" = 0 ] &&
+   [ "$(state_of flex-1)" = shutoff ] && [ "$(api GET /api/desktops "" "$token")" = 401 ]; then
+    ok "after a restart, a stateless desktop whose user's session expired is stopped, reset and freed"
+else
+    not_ok "session expiry resets the stateless desktop" "first broker status $first_status, assigned '$assigned'" \
+        "$(db_query "SELECT * FROM audit ORDER BY id DESC LIMIT 3")"
 fi
 
 # ---- lock-out --------------------------------------------------------------------

@@ -169,6 +169,24 @@ oriel_broker_db_session_lookup(OrielBrokerDb *db, const char *token_hash, gint64
 }
 
 gboolean
+oriel_broker_db_user_has_session(OrielBrokerDb *db, const char *user, gint64 now)
+{
+    sqlite3_stmt *statement = NULL;
+    gboolean found = TRUE; /* when in doubt, keep the desktop */
+
+    if (sqlite3_prepare_v2(db->handle, "SELECT 1 FROM sessions WHERE user = ? AND expires > ? LIMIT 1", -1,
+                           &statement, NULL) != SQLITE_OK)
+        return TRUE;
+    sqlite3_bind_text(statement, 1, user, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(statement, 2, now);
+    int rc = sqlite3_step(statement);
+    if (rc == SQLITE_DONE)
+        found = FALSE;
+    sqlite3_finalize(statement);
+    return found;
+}
+
+gboolean
 oriel_broker_db_session_delete(OrielBrokerDb *db, const char *token_hash, GError **error)
 {
     return run(db, error, "DELETE FROM sessions WHERE token_hash = ?", 1, token_hash);

@@ -31,6 +31,8 @@ gboolean oriel_broker_db_session_insert(OrielBrokerDb *db, const char *token_has
 /* A live session (expires > @now): TRUE and its user and groups. */
 gboolean oriel_broker_db_session_lookup(OrielBrokerDb *db, const char *token_hash, gint64 now, char **ret_user,
                                         char **ret_groups_json, gint64 *ret_expires);
+/* Whether @user has a live session. */
+gboolean oriel_broker_db_user_has_session(OrielBrokerDb *db, const char *user, gint64 now);
 gboolean oriel_broker_db_session_delete(OrielBrokerDb *db, const char *token_hash, GError **error);
 gboolean oriel_broker_db_session_purge(OrielBrokerDb *db, gint64 now, GError **error);
 

@@ -659,6 +659,28 @@ on_poweroff(const char *desktop, gpointer user_data)
     start_reset(broker, pool, index, g_hash_table_lookup(assignments, desktop), NULL);
 }
 
+/* A stateless desktop belongs to a session: once its user has no live
+ * session left (they expired without a logout), it is reset like at logout. */
+static gboolean
+sweep_orphans(gpointer data)
+{
+    Broker *broker = data;
+    g_autoptr(GHashTable) assignments = oriel_broker_db_assignments(broker->db, NULL);
+    GHashTableIter iter;
+    gpointer desktop, user;
+
+    g_hash_table_iter_init(&iter, assignments);
+    while (g_hash_table_iter_next(&iter, &desktop, &user)) {
+        guint index = 0;
+        OrielBrokerPoolDef *pool = desktop_pool(broker, desktop, &index);
+        if (!pool || pool->persistent || g_hash_table_contains(broker->resetting, desktop) ||
+            oriel_broker_db_user_has_session(broker->db, user, now_s()))
+            continue;
+        start_reset(broker, pool, index, user, NULL);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 static void
 handle_logout(Broker *broker, SoupServerMessage *msg, Session *session)
 {
@@ -1037,11 +1059,13 @@ broker_serve(Broker *broker, const OrielBrokerOptions *options, GError **error)
     g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
     broker->loop = g_main_loop_new(NULL, FALSE);
     oriel_broker_host_watch_poweroff(broker->host, g_main_context_default(), on_poweroff, broker);
+    guint sweep = g_timeout_add_seconds(CLAMP(broker->config->session_lifetime / 2, 1, 60), sweep_orphans, broker);
     guint term = g_unix_signal_add(SIGTERM, on_signal, broker->loop);
     guint interrupt = g_unix_signal_add(SIGINT, on_signal, broker->loop);
     g_print("oriel-broker: listening on https://%s:%u\n", options->listen_address, port);
     fflush(stdout);
     g_main_loop_run(broker->loop);
+    g_source_remove(sweep);
     g_source_remove(term);
     g_source_remove(interrupt);
     return TRUE;
