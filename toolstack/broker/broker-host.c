@@ -15,7 +15,7 @@
 #include "client.h"
 #include "xlcfg.h"
 
-#define CLIENTS_IDLE_MAX 16
+#define CLIENTS_IDLE_MAX 32
 
 typedef struct {
     GMutex lock;          /* held while it is defined, started, reset */

@@ -19,7 +19,7 @@
 
 #define STATUS_TOO_MANY_REQUESTS 429 /* RFC 6585; libsoup has no name for it */
 #define AUTH_THREADS 2
-#define DESKTOP_THREADS 16
+#define DESKTOP_THREADS 32
 
 typedef struct {
     const OrielBrokerOptions *options;
