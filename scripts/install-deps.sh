@@ -12,6 +12,7 @@ packages="
   qemu-system-x86 qemu-utils seabios ovmf
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
   xvfb xauth xfonts-base xdotool xclip openssl python3 procps
+  libpam0g-dev libsqlite3-dev sqlite3 curl passwd virt-viewer
 "
 
 # The test guest is built from the kernel and busybox packages the apt lists
