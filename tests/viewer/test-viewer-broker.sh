@@ -18,7 +18,7 @@ for tool in Xvfb xdotool; do
     command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing (scripts/install-deps.sh)"; exit 1; }
 done
 
-echo "1..10"
+echo "1..11"
 
 group="ovg$run_id"
 user="ovu$run_id"
@@ -34,7 +34,8 @@ chmod 600 "$tmp/password" "$tmp/wrong"
 make_golden
 write_broker_config "$tmp/broker.conf" "max-failures = 5" "lockout-seconds = 60" "failure-delay-ms = 100"
 # One desktop, stateless, SPICE over TLS with the broker's CA.
-add_pool "$tmp/broker.conf" desk false "$group" 1 "spice-tls-port-base = $(free_port)"
+tls_base=$(free_port)
+add_pool "$tmp/broker.conf" desk false "$group" 1 "spice-tls-port-base = $tls_base"
 mkdir -p "$ORIEL_CONFIG_DIR"
 printf '[orield]\nspice_x509_dir = %s\n' "$tmp/pki" >"$ORIEL_CONFIG_DIR/orield.conf"
 start_orield || { echo "Bail out! orield did not start"; exit 1; }
@@ -126,6 +127,17 @@ env -u G_DEBUG "$viewer" --broker "$url" --broker-ca "$tmp/pki/ca-cert.pem" --br
 long=$!
 pids_to_kill+=("$long")
 if wait_event "$tmp/long.out" first-frame 1 180; then
+    # Every channel of the viewer goes to the TLS port (the .vv says
+    # secure-channels=all), none to the plain one.
+    tls_links=$(ss -Htnp state established "dport = :$tls_base" 2>/dev/null | grep -c "pid=$long,")
+    plain_links=$(ss -Htnp state established 2>/dev/null | grep "pid=$long," | grep -v ":$broker_port " |
+        grep -vc ":$tls_base ")
+    if [ "$tls_links" -ge 3 ] && [ "$plain_links" = 0 ]; then
+        ok "the viewer's SPICE channels all run over TLS ($tls_links connections to the TLS port)"
+    else
+        not_ok "the viewer's SPICE channels all run over TLS" "tls=$tls_links plain=$plain_links" \
+            "$(ss -Htnp state established 2>&1 | grep "pid=$long,")"
+    fi
     desk=$("$orielctl" list 2>/dev/null | awk 'NR > 1 && $5 == "running" { print $1; exit }')
     "$orielctl" destroy "$desk" >"$tmp/destroy.out" 2>&1
     if wait_event "$tmp/long.out" connected 2 240 && [ "$(events "$tmp/long.out" broker-ticket)" -ge 2 ] &&
