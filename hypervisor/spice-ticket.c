@@ -50,6 +50,8 @@ struct _OrielHvTicketWatch {
     char *main_address;      /* its main channel's client "host:port" */
     guint settle_id;
     guint settle_max_id;
+    guint settle_ms;         /* TICKET_SETTLE_MS; shorter in unit tests */
+    guint settle_max_ms;
     OrielHvDomain *domain;   /* back pointer; the watch lives and dies with it */
 };
 
@@ -85,6 +87,8 @@ watch_get(OrielHvDomain *domain)
     if (!domain->ticket_watch) {
         domain->ticket_watch = g_new0(OrielHvTicketWatch, 1);
         domain->ticket_watch->domain = domain;
+        domain->ticket_watch->settle_ms = TICKET_SETTLE_MS;
+        domain->ticket_watch->settle_max_ms = TICKET_SETTLE_MAX_MS;
     }
     return domain->ticket_watch;
 }
@@ -107,6 +111,23 @@ oriel_hv_ticket_watch_free(OrielHvTicketWatch *watch)
         return;
     watch_disarm(watch);
     g_free(watch);
+}
+
+void
+oriel_hv_ticket_watch_arm_for_test(OrielHvDomain *domain, guint settle_ms, guint settle_max_ms)
+{
+    OrielHvTicketWatch *watch = watch_get(domain);
+
+    watch_disarm(watch);
+    watch->settle_ms = settle_ms;
+    watch->settle_max_ms = settle_max_ms;
+    watch->armed = TRUE;
+}
+
+gboolean
+oriel_hv_ticket_watch_is_armed(OrielHvDomain *domain)
+{
+    return domain->ticket_watch && domain->ticket_watch->armed;
 }
 
 void
@@ -199,12 +220,21 @@ on_settle_max(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
+/* The event's "client" object, or NULL: the event comes from QEMU and is
+ * checked like any peer input. */
+static JsonObject *
+event_client(JsonObject *data)
+{
+    JsonNode *node = data ? json_object_get_member(data, "client") : NULL;
+    return node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+}
+
 /* A member of the event's "client" object: connection-id is a random
  * 32-bit number that QEMU may print negative. */
 static gboolean
 client_member(JsonObject *data, const char *member, gint64 *ret)
 {
-    JsonObject *client = data ? json_object_get_object_member(data, "client") : NULL;
+    JsonObject *client = event_client(data);
     JsonNode *node = client ? json_object_get_member(client, member) : NULL;
 
     if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64)
@@ -217,7 +247,7 @@ client_member(JsonObject *data, const char *member, gint64 *ret)
 static char *
 client_address(JsonObject *data)
 {
-    JsonObject *client = data ? json_object_get_object_member(data, "client") : NULL;
+    JsonObject *client = event_client(data);
     const char *host = client ? json_object_get_string_member_with_default(client, "host", NULL) : NULL;
     const char *port = client ? json_object_get_string_member_with_default(client, "port", NULL) : NULL;
 
@@ -256,7 +286,7 @@ oriel_hv_ticket_on_qmp_event(OrielHvDomain *domain, const char *name, JsonObject
         watch->has_session = TRUE;
         watch->session_id = session;
         watch->main_address = client_address(data);
-        watch->settle_max_id = g_timeout_add(TICKET_SETTLE_MAX_MS, on_settle_max, watch);
+        watch->settle_max_id = g_timeout_add(watch->settle_max_ms, on_settle_max, watch);
     } else if (session != watch->session_id) {
         if (type == SPICE_CHANNEL_TYPE_MAIN) {
             g_message("domain %s: a one-time SPICE ticket was used by a second session; retiring it",
@@ -266,7 +296,7 @@ oriel_hv_ticket_on_qmp_event(OrielHvDomain *domain, const char *name, JsonObject
         return;
     }
     g_clear_handle_id(&watch->settle_id, g_source_remove);
-    watch->settle_id = g_timeout_add(TICKET_SETTLE_MS, on_settled, watch);
+    watch->settle_id = g_timeout_add(watch->settle_ms, on_settled, watch);
 }
 
 /* ---- TLS: the CA and the server certificate's subject ------------------------ */
