@@ -5,7 +5,10 @@
  */
 #include "broker-server.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <grp.h>
+#include <link.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
 #include <string.h>
@@ -48,6 +51,27 @@ no_fail_delay(int status, unsigned int delay_us, void *data)
 {
 }
 
+static int
+pin_pam_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    if (info->dlpi_name && strstr(info->dlpi_name, "/security/pam_")) {
+        void *handle = dlopen(info->dlpi_name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        if (handle)
+            dlclose(handle); /* drops our reference; NODELETE stays */
+    }
+    return 0;
+}
+
+/*
+ * libpam dlopens its modules at pam_start and dlcloses them at pam_end, for
+ * every login: keeping the loaded ones resident spares the reload.
+ */
+static void
+pin_pam_modules(void)
+{
+    dl_iterate_phdr(pin_pam_module, NULL);
+}
+
 gboolean
 oriel_broker_pam_check(const char *service, const char *user, const char *password, const char *address,
                        GError **error)
@@ -67,6 +91,7 @@ oriel_broker_pam_check(const char *service, const char *user, const char *passwo
     rc = pam_authenticate(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (rc == PAM_SUCCESS)
         rc = pam_acct_mgmt(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    pin_pam_modules();
     if (rc != PAM_SUCCESS)
         g_set_error(error, ORIEL_BROKER_SERVER_ERROR, ORIEL_BROKER_SERVER_ERROR_INVALID, "%s", pam_strerror(handle, rc));
     pam_end(handle, rc);
