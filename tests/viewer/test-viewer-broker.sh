@@ -53,7 +53,11 @@ exec 5<&-
 export DISPLAY=":$display"
 
 # events FILE NAME: how many NAME events the viewer printed.
-events() { grep -c "\"event\":\"$2\"" "$1" 2>/dev/null; }
+events() {
+    local count
+    count=$(grep -c "\"event\":\"$2\"" "$1" 2>/dev/null)
+    echo "${count:-0}"
+}
 # wait_event FILE NAME COUNT SECONDS
 wait_event() {
     local i
