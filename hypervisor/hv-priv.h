@@ -135,6 +135,9 @@ void oriel_hv_domain_spice_ticket(OrielHvDomain *domain, guint expires_s, gboole
 void oriel_hv_ticket_on_qmp_event(OrielHvDomain *domain, const char *name, JsonObject *data);
 void oriel_hv_ticket_watch_reset(OrielHvDomain *domain);  /* QEMU gone: nothing pending */
 void oriel_hv_ticket_watch_free(OrielHvTicketWatch *watch);
+/* Tests: a pending one-time ticket without QEMU, and shorter settle times. */
+void oriel_hv_ticket_watch_arm_for_test(OrielHvDomain *domain, guint settle_ms, guint settle_max_ms);
+gboolean oriel_hv_ticket_watch_is_armed(OrielHvDomain *domain);
 
 gboolean oriel_hv_load_store(OrielHv *hv, GError **error);
 void oriel_hv_recover(OrielHv *hv);

@@ -45,9 +45,13 @@
 struct _OrielHvTicketWatch {
     gboolean armed;          /* a one-time ticket is set and not yet rotated */
     guint64 generation;      /* of the last ticket set by us */
-    gint64 session_id;       /* connection-id of the session that used it, -1 none */
+    gboolean has_session;    /* a session used it: */
+    gint64 session_id;       /* its connection-id */
+    char *main_address;      /* its main channel's client "host:port" */
     guint settle_id;
     guint settle_max_id;
+    guint settle_ms;         /* TICKET_SETTLE_MS; shorter in unit tests */
+    guint settle_max_ms;
     OrielHvDomain *domain;   /* back pointer; the watch lives and dies with it */
 };
 
@@ -82,8 +86,9 @@ watch_get(OrielHvDomain *domain)
 {
     if (!domain->ticket_watch) {
         domain->ticket_watch = g_new0(OrielHvTicketWatch, 1);
-        domain->ticket_watch->session_id = -1;
         domain->ticket_watch->domain = domain;
+        domain->ticket_watch->settle_ms = TICKET_SETTLE_MS;
+        domain->ticket_watch->settle_max_ms = TICKET_SETTLE_MAX_MS;
     }
     return domain->ticket_watch;
 }
@@ -92,7 +97,9 @@ static void
 watch_disarm(OrielHvTicketWatch *watch)
 {
     watch->armed = FALSE;
-    watch->session_id = -1;
+    watch->has_session = FALSE;
+    watch->session_id = 0;
+    g_clear_pointer(&watch->main_address, g_free);
     g_clear_handle_id(&watch->settle_id, g_source_remove);
     g_clear_handle_id(&watch->settle_max_id, g_source_remove);
 }
@@ -104,6 +111,23 @@ oriel_hv_ticket_watch_free(OrielHvTicketWatch *watch)
         return;
     watch_disarm(watch);
     g_free(watch);
+}
+
+void
+oriel_hv_ticket_watch_arm_for_test(OrielHvDomain *domain, guint settle_ms, guint settle_max_ms)
+{
+    OrielHvTicketWatch *watch = watch_get(domain);
+
+    watch_disarm(watch);
+    watch->settle_ms = settle_ms;
+    watch->settle_max_ms = settle_max_ms;
+    watch->armed = TRUE;
+}
+
+gboolean
+oriel_hv_ticket_watch_is_armed(OrielHvDomain *domain)
+{
+    return domain->ticket_watch && domain->ticket_watch->armed;
 }
 
 void
@@ -196,15 +220,38 @@ on_settle_max(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-static gint64
-client_member(JsonObject *data, const char *member)
+/* The event's "client" object, or NULL: the event comes from QEMU and is
+ * checked like any peer input. */
+static JsonObject *
+event_client(JsonObject *data)
 {
-    JsonObject *client = json_object_get_object_member(data, "client");
+    JsonNode *node = data ? json_object_get_member(data, "client") : NULL;
+    return node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+}
+
+/* A member of the event's "client" object: connection-id is a random
+ * 32-bit number that QEMU may print negative. */
+static gboolean
+client_member(JsonObject *data, const char *member, gint64 *ret)
+{
+    JsonObject *client = event_client(data);
     JsonNode *node = client ? json_object_get_member(client, member) : NULL;
 
     if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64)
-        return -1;
-    return json_node_get_int(node);
+        return FALSE;
+    *ret = json_node_get_int(node);
+    return TRUE;
+}
+
+/* "host:port" of the event's client: one TCP connection, one channel. */
+static char *
+client_address(JsonObject *data)
+{
+    JsonObject *client = event_client(data);
+    const char *host = client ? json_object_get_string_member_with_default(client, "host", NULL) : NULL;
+    const char *port = client ? json_object_get_string_member_with_default(client, "port", NULL) : NULL;
+
+    return host && port ? g_strdup_printf("%s:%s", host, port) : NULL;
 }
 
 /* QEMU's SPICE_INITIALIZED (a channel linked: the ticket was accepted) and
@@ -213,27 +260,33 @@ void
 oriel_hv_ticket_on_qmp_event(OrielHvDomain *domain, const char *name, JsonObject *data)
 {
     OrielHvTicketWatch *watch = domain->ticket_watch;
+    gint64 session = 0, type = 0;
 
-    if (!watch || !watch->armed || !data)
+    if (!watch || !watch->armed)
         return;
     gboolean initialized = g_str_equal(name, "SPICE_INITIALIZED");
     if (!initialized && !g_str_equal(name, "SPICE_DISCONNECTED"))
         return;
-    gint64 session = client_member(data, "connection-id");
-    gint64 type = client_member(data, "channel-type");
+    gboolean has_session = client_member(data, "connection-id", &session);
+    gboolean has_type = client_member(data, "channel-type", &type);
 
     if (!initialized) {
-        if (session >= 0 && session == watch->session_id && type == SPICE_CHANNEL_TYPE_MAIN)
+        /* SPICE_DISCONNECTED names only the client's address: the
+         * session's main channel going away ends the window too. */
+        g_autofree char *address = client_address(data);
+        if (watch->main_address && address && g_str_equal(address, watch->main_address))
             rotate(watch, "the session ended");
         return;
     }
-    if (session < 0)
+    if (!has_session || !has_type)
         return;
-    if (watch->session_id < 0) {
+    if (!watch->has_session) {
         if (type != SPICE_CHANNEL_TYPE_MAIN)
             return; /* a channel of an older session (tickets are per link) */
+        watch->has_session = TRUE;
         watch->session_id = session;
-        watch->settle_max_id = g_timeout_add(TICKET_SETTLE_MAX_MS, on_settle_max, watch);
+        watch->main_address = client_address(data);
+        watch->settle_max_id = g_timeout_add(watch->settle_max_ms, on_settle_max, watch);
     } else if (session != watch->session_id) {
         if (type == SPICE_CHANNEL_TYPE_MAIN) {
             g_message("domain %s: a one-time SPICE ticket was used by a second session; retiring it",
@@ -243,7 +296,7 @@ oriel_hv_ticket_on_qmp_event(OrielHvDomain *domain, const char *name, JsonObject
         return;
     }
     g_clear_handle_id(&watch->settle_id, g_source_remove);
-    watch->settle_id = g_timeout_add(TICKET_SETTLE_MS, on_settled, watch);
+    watch->settle_id = g_timeout_add(watch->settle_ms, on_settled, watch);
 }
 
 /* ---- TLS: the CA and the server certificate's subject ------------------------ */

@@ -188,6 +188,8 @@ on_invalidate(SpiceChannel *channel, gint x, gint y, gint w, gint h, gpointer us
 
 /* ---- main channel: connection state and exit codes ------------------- */
 
+static gboolean schedule_reconnect(ViewerApp *app);
+
 static gboolean
 on_reconnect(gpointer user_data)
 {
@@ -207,7 +209,18 @@ on_reconnect(gpointer user_data)
             viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, error->message);
             return G_SOURCE_REMOVE;
         } else {
-            g_debug("keeping the previous connection: %s", error->message);
+            /* Tickets are one-time: the previous one is spent.  Try again
+             * later for a fresh one (a restarting desktop, a broker that
+             * is briefly unreachable). */
+            g_autofree char *text = g_strdup_printf("No fresh ticket yet: %s", error->message);
+            viewer_set_status(app, text);
+            if (!schedule_reconnect(app)) {
+                g_autofree char *gave_up = g_strdup_printf(
+                    "the session was lost and did not come back within %d s (%s)",
+                    app->options->reconnect_timeout, error->message);
+                viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, gave_up);
+            }
+            return G_SOURCE_REMOVE;
         }
     }
     session_stop(app);

@@ -9,7 +9,7 @@ source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 
 probe="$build/tests/tools/spice-probe"
 
-echo "1..12"
+echo "1..15"
 
 # A CA and a server certificate signed by it, as an admin would make them;
 # and a second, unrelated CA.
@@ -40,11 +40,16 @@ free_port() {
 tls_port=$(free_port)
 
 start_orield || { echo "Bail out! orield did not start"; exit 1; }
+# Subscribed before the domain starts: its DOMAIN_STATE events prove it.
+"$orielctl" events >"$tmp/events.out" 2>&1 &
+pids_to_kill+=($!)
 write_cfg "$tmp/desk.cfg" tickets-desk 'vga = "qxl"' "spicetls_port = $tls_port" 'spiceusbredirection = 2' \
     'soundhw = "hda"'
 if ! "$orielctl" create "$tmp/desk.cfg" >"$tmp/create.out" 2>&1; then
     echo "Bail out! the domain did not start: $(cat "$tmp/create.out")"; exit 1
 fi
+for _ in $(seq 300); do grep -q '"running"' "$tmp/events.out" && break; sleep 0.1; done
+grep -q '"running"' "$tmp/events.out" || { echo "Bail out! orielctl events saw no start: $(cat "$tmp/events.out")"; exit 1; }
 
 # json FILE KEY: one member of orield's ticket reply.
 json() {
@@ -59,14 +64,13 @@ ticket() {
 }
 
 # 1. The reply carries what a client or the broker needs.
-"$orielctl" events >"$tmp/events.out" 2>&1 &
-pids_to_kill+=($!)
-ticket "$tmp/t1" --one-time
+# Valid 600 s: expiry cannot be what refuses the second connection below.
+ticket "$tmp/t1" --one-time --expires 600
 now=$(date +%s)
 port=$(json "$tmp/t1.json" port 2>/dev/null)
 if [ -s "$tmp/t1" ] && [ "$(json "$tmp/t1.json" one_time)" = true ] &&
    [ "$(json "$tmp/t1.json" tls_port)" = "$tls_port" ] && [ -n "$port" ] && [ "$port" -gt 0 ] &&
-   expires=$(json "$tmp/t1.json" expires) && [ "$expires" -ge $((now + 55)) ] && [ "$expires" -le $((now + 62)) ] &&
+   expires=$(json "$tmp/t1.json" expires) && [ "$expires" -ge $((now + 595)) ] && [ "$expires" -le $((now + 602)) ] &&
    [ "$(json "$tmp/t1.json" host_subject)" = "C=XX, O=Oriel Test, CN=oriel-host" ] &&
    cmp -s <(json "$tmp/t1.json" ca) <(cat "$pki/ca-cert.pem"); then
     ok "the ticket reply has port, tls_port, ticket, expires (unix), one_time, the CA and the host subject"
@@ -175,7 +179,41 @@ else
     not_ok "a client expecting another host subject fails" "status=$status" "$(cat "$tmp/wrongsub.err")"
 fi
 
-# 10. Off loopback, SPICE without a ticket is refused before anything runs.
+# 11-13. spice_tls_only: the plain port refuses every channel, TLS works.
+tls_only_port=$(free_port)
+write_cfg "$tmp/tlsonly.cfg" tickets-tlsonly 'vga = "qxl"' "spicetls_port = $tls_only_port" 'spice_tls_only = 1'
+if "$orielctl" create "$tmp/tlsonly.cfg" >"$tmp/tlsonly.out" 2>&1; then
+    "$orielctl" spice --json tickets-tlsonly >"$tmp/t6.json" 2>"$tmp/t6.err" && json "$tmp/t6.json" ticket >"$tmp/t6"
+    plain_port=$(json "$tmp/t6.json" port)
+    env -u G_DEBUG "$probe" --host 127.0.0.1 --port "$plain_port" --password-file "$tmp/t6" --timeout 60 \
+        >"$tmp/plain.out" 2>"$tmp/plain.err"
+    status=$?
+    if [ "$status" -ne 0 ] && ! grep -q connected "$tmp/plain.out"; then
+        ok "with spice_tls_only the plain port refuses the client"
+    else
+        not_ok "with spice_tls_only the plain port refuses the client" "status=$status" "$(cat "$tmp/plain.err")"
+    fi
+    json "$tmp/t6.json" ca >"$tmp/ca6.pem"
+    if "$probe" --host 127.0.0.1 --tls-port "$tls_only_port" --ca-file "$tmp/ca6.pem" \
+           --host-subject "$(json "$tmp/t6.json" host_subject)" --password-file "$tmp/t6" --timeout 90 \
+           >"$tmp/tlsonly-probe.out" 2>"$tmp/tlsonly-probe.err"; then
+        ok "with spice_tls_only a TLS client connects"
+    else
+        not_ok "with spice_tls_only a TLS client connects" "$(cat "$tmp/tlsonly-probe.err")"
+    fi
+else
+    not_ok "with spice_tls_only the plain port refuses the client" "$(cat "$tmp/tlsonly.out")"
+    not_ok "with spice_tls_only a TLS client connects" "the domain did not start"
+fi
+"$orielctl" destroy tickets-tlsonly >/dev/null 2>&1
+write_cfg "$tmp/tlsbad.cfg" tickets-tlsbad 'spice_tls_only = 1'
+if ! "$orielctl" check "$tmp/tlsbad.cfg" >"$tmp/tlsbad.out" 2>&1 && grep -q "spice_tls_only: needs spicetls_port" "$tmp/tlsbad.out"; then
+    ok "spice_tls_only without spicetls_port is a clear error"
+else
+    not_ok "spice_tls_only without spicetls_port is a clear error" "$(cat "$tmp/tlsbad.out")"
+fi
+
+# 14. Off loopback, SPICE without a ticket is refused before anything runs.
 write_cfg "$tmp/open.cfg" tickets-open 'spicehost = "0.0.0.0"' 'spicedisable_ticketing = 1'
 if ! "$orielctl" create "$tmp/open.cfg" >"$tmp/open.out" 2>&1 && grep -q "loopback" "$tmp/open.out" &&
    [ "$(state_of tickets-open)" = absent ]; then
