@@ -39,6 +39,7 @@ struct _OrielDmProcess {
     guint spice_port;
     char *spice_password;
     char *spice_x509_dir;
+    char *spice_x509_dir_forced; /* the caller's, over the environment */
 
     GSubprocess *subprocess;
     GPid pid;
@@ -146,8 +147,16 @@ oriel_dm_process_free(OrielDmProcess *dm)
         memset(dm->spice_password, 0, strlen(dm->spice_password));
     g_free(dm->spice_password);
     g_free(dm->spice_x509_dir);
+    g_free(dm->spice_x509_dir_forced);
     g_free(dm->last_shutdown_reason);
     g_free(dm);
+}
+
+void
+oriel_dm_process_set_spice_x509_dir(OrielDmProcess *dm, const char *dir)
+{
+    g_free(dm->spice_x509_dir_forced);
+    dm->spice_x509_dir_forced = g_strdup(dir);
 }
 
 void
@@ -285,7 +294,7 @@ static gboolean
 find_spice_certificates(OrielDmProcess *dm, GError **error)
 {
     static const char *const names[] = { "ca-cert.pem", "server-cert.pem", "server-key.pem" };
-    const char *forced = g_getenv("ORIEL_SPICE_X509_DIR");
+    const char *forced = dm->spice_x509_dir_forced ? dm->spice_x509_dir_forced : g_getenv("ORIEL_SPICE_X509_DIR");
     g_autofree char *config_dir = oriel_paths_config_dir(oriel_mode_default());
     g_autofree char *dir = forced ? g_strdup(forced) : g_build_filename(config_dir, "pki", "spice", NULL);
 

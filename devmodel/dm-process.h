@@ -50,6 +50,11 @@ OrielDmProcess *oriel_dm_process_new(const OrielDomainConfig *config, const char
 void oriel_dm_process_free(OrielDmProcess *dm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielDmProcess, oriel_dm_process_free)
 
+/* Where a spicetls_port start finds ca-cert.pem, server-cert.pem and
+ * server-key.pem (the daemon's setting); NULL: $ORIEL_SPICE_X509_DIR or
+ * CONFIG/pki/spice.  Before start. */
+void oriel_dm_process_set_spice_x509_dir(OrielDmProcess *dm, const char *dir);
+
 /* Called once, from the main loop, when QEMU has exited after a successful
  * start. */
 void oriel_dm_process_set_exit_func(OrielDmProcess *dm, OrielDmExitFunc func, gpointer user_data);

@@ -305,6 +305,8 @@ validate_spice(OrielDomainConfig *config, GError **error)
         return invalid(error, "spicetls_port: %u is not a TCP port", spice->tls_port);
     if (spice->port != 0 && spice->port == spice->tls_port)
         return invalid(error, "spicetls_port: %u is also spiceport", spice->tls_port);
+    if (spice->tls_only && !spice->tls_port)
+        return invalid(error, "spice_tls_only: needs spicetls_port");
     if (spice->disable_ticketing && spice->password)
         return invalid(error, "spicepasswd: a password is set but spicedisable_ticketing=1 turns tickets off");
     if (spice->disable_ticketing && !oriel_host_is_loopback(spice->host))
@@ -543,6 +545,8 @@ oriel_domain_config_to_json(const OrielDomainConfig *config, gboolean mask_secre
     json_object_set_int_member(object, "spiceusbredirection", spice->usbredirection);
     set_string(object, "spice_image_compression", spice->image_compression);
     set_string(object, "spice_streaming_video", spice->streaming_video);
+    if (spice->tls_only) /* only when set: existing definitions stay byte-identical */
+        json_object_set_boolean_member(object, "spice_tls_only", TRUE);
 
     json_object_set_string_member(object, "soundhw", oriel_sound_hw_to_string(config->soundhw));
     json_object_set_string_member(object, "audio_backend", oriel_audio_backend_to_string(config->audio_backend));
@@ -818,6 +822,7 @@ oriel_domain_config_from_json(JsonNode *node, GError **error)
     read_uint(&reader, "spiceusbredirection", ORIEL_USBREDIR_MAX, &spice->usbredirection);
     read_string(&reader, "spice_image_compression", &spice->image_compression);
     read_string(&reader, "spice_streaming_video", &spice->streaming_video);
+    read_boolean(&reader, "spice_tls_only", &spice->tls_only);
     READ_ENUM(&reader, "soundhw", oriel_sound_hw_from_string, &config->soundhw, "one of none, hda, ac97");
     READ_ENUM(&reader, "audio_backend", oriel_audio_backend_from_string, &config->audio_backend,
               "one of default, spice, pa, none");

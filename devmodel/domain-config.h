@@ -109,6 +109,7 @@ typedef struct {
     guint usbredirection;          /* spiceusbredirection: usbredir channels */
     char *image_compression;       /* spice_image_compression or NULL */
     char *streaming_video;         /* spice_streaming_video or NULL */
+    gboolean tls_only;             /* spice_tls_only: every channel must use spicetls_port */
 } OrielSpiceConfig;
 
 typedef struct {

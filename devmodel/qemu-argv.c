@@ -414,6 +414,10 @@ add_spice(ArgvBuilder *b, GError **error)
                         "spicetls_port: TLS needs a certificate directory");
         g_autofree char *x509_dir = escape_value(context->spice_x509_dir);
         g_string_append_printf(options, ",tls-port=%u,x509-dir=%s", spice->tls_port, x509_dir);
+        /* spice-server refuses every channel on the plain port (the client
+         * is told to use TLS). */
+        if (spice->tls_only)
+            g_string_append(options, ",tls-channel=default");
     }
     if (spice->disable_ticketing) {
         g_string_append(options, ",disable-ticketing=on");

@@ -407,10 +407,12 @@ cmd_domain_spice_ticket(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
     static const ArgSpec specs[] = {
         { "name", ARG_STRING, TRUE },
         { "expires", ARG_INT, FALSE },
+        { "one_time", ARG_BOOL, FALSE },
     };
 
     if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
         return;
+    gboolean one_time = json_object_get_boolean_member_with_default(arguments, "one_time", FALSE);
     gint64 expires = json_object_get_int_member_with_default(arguments, "expires", 60);
     if (expires < 1 || expires > 24 * 3600) {
         oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_ARGUMENT, "expires: must be 1 to 86400 seconds");
@@ -418,7 +420,7 @@ cmd_domain_spice_ticket(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
     }
     OrielHvDomain *domain = find_domain(hv, &call, arguments);
     if (domain && require_running(&call, domain, "issue a SPICE ticket for"))
-        oriel_hv_domain_spice_ticket(domain, (guint)expires, call);
+        oriel_hv_domain_spice_ticket(domain, (guint)expires, one_time, call);
 }
 
 static void

@@ -46,6 +46,9 @@ oriel_hv_free(OrielHv *hv)
         close(hv->lock_fd); /* releases the lock; the file stays for the next daemon */
     g_clear_object(&hv->cancellable);
     g_free(hv->qemu_version);
+    g_free(hv->spice_x509_dir);
+    g_free(hv->spice_subject);
+    g_free(hv->spice_subject_path);
     g_free(hv->config_dir);
     g_free(hv->domains_config_dir);
     g_free(hv->runtime_dir);
@@ -105,6 +108,61 @@ take_lock(OrielHv *hv, GError **error)
     return TRUE;
 }
 
+void
+oriel_hv_set_spice_x509_dir(OrielHv *hv, const char *dir)
+{
+    g_free(hv->spice_x509_dir);
+    hv->spice_x509_dir = dir ? g_canonicalize_filename(dir, NULL) : NULL;
+}
+
+/* CONFIG/orield.conf: the daemon's own settings, a key file with one
+ * [orield] group.  Absent is fine; unknown keys are errors, so a typo does
+ * not silently leave TLS unconfigured. */
+static gboolean
+load_daemon_config(OrielHv *hv, GError **error)
+{
+    g_autofree char *path = g_build_filename(hv->config_dir, "orield.conf", NULL);
+    g_autoptr(GKeyFile) keyfile = g_key_file_new();
+    g_autoptr(GError) local_error = NULL;
+
+    if (!g_key_file_load_from_file(keyfile, path, G_KEY_FILE_NONE, &local_error)) {
+        if (g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: %s", path, local_error->message);
+        return FALSE;
+    }
+    g_auto(GStrv) groups = g_key_file_get_groups(keyfile, NULL);
+    for (gsize i = 0; groups[i]; i++) {
+        if (!g_str_equal(groups[i], "orield")) {
+            g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: unknown group [%s]", path, groups[i]);
+            return FALSE;
+        }
+    }
+    g_auto(GStrv) keys = g_key_file_get_keys(keyfile, "orield", NULL, NULL);
+    for (gsize i = 0; keys && keys[i]; i++) {
+        if (!g_str_equal(keys[i], "spice_x509_dir")) {
+            g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: unknown key '%s' in [orield]", path,
+                        keys[i]);
+            return FALSE;
+        }
+    }
+    g_autofree char *dir = g_key_file_get_string(keyfile, "orield", "spice_x509_dir", NULL);
+    if (dir && !hv->spice_x509_dir) {
+        if (!g_path_is_absolute(dir)) {
+            g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC,
+                        "%s: spice_x509_dir: '%s' is not an absolute path", path, dir);
+            return FALSE;
+        }
+        oriel_hv_set_spice_x509_dir(hv, dir);
+    }
+    if (!hv->spice_x509_dir) {
+        const char *forced = g_getenv("ORIEL_SPICE_X509_DIR");
+        g_autofree char *fallback = forced ? g_strdup(forced) : g_build_filename(hv->config_dir, "pki", "spice", NULL);
+        oriel_hv_set_spice_x509_dir(hv, fallback);
+    }
+    return TRUE;
+}
+
 static void
 on_qemu_version(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -142,6 +200,8 @@ probe_qemu_version(OrielHv *hv)
 gboolean
 oriel_hv_start(OrielHv *hv, GError **error)
 {
+    if (!load_daemon_config(hv, error))
+        return FALSE;
     if (!make_dir(hv->runtime_dir, error) || !take_lock(hv, error) || !make_dir(hv->domains_runtime_dir, error) ||
         !make_dir(hv->domains_config_dir, error) || !oriel_hv_load_store(hv, error))
         return FALSE;

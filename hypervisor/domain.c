@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define RESTART_WINDOW_US (60 * G_USEC_PER_SEC)
@@ -85,6 +84,7 @@ drop_dm(OrielHvDomain *domain)
         g_signal_handler_disconnect(qmp, domain->qmp_event_handler);
     domain->qmp_event_handler = 0;
     domain->spice_port = 0;
+    oriel_hv_ticket_watch_reset(domain);
     g_clear_pointer(&domain->dm, oriel_dm_process_free);
 }
 
@@ -99,6 +99,7 @@ oriel_hv_domain_free(OrielHvDomain *domain)
     /* Leaves QEMU running: the next daemon reattaches it. */
     oriel_hv_usb_forget(domain);
     drop_dm(domain);
+    oriel_hv_ticket_watch_free(domain->ticket_watch);
     g_free(domain->cgroup_path);
     oriel_domain_config_free(domain->config);
     g_free(domain->name);
@@ -383,6 +384,10 @@ on_qmp_event(OrielQmpClient *client, const char *name, JsonObject *data, gint64 
 {
     OrielHvDomain *domain = user_data;
 
+    if (g_str_has_prefix(name, "SPICE_")) {
+        oriel_hv_ticket_on_qmp_event(domain, name, data);
+        return;
+    }
     if (g_str_equal(name, "SHUTDOWN")) {
         /* With -no-shutdown (a "preserve" policy) QEMU stays after the
          * guest's end, stopped: finish a requested stop at once, or keep it. */
@@ -530,6 +535,7 @@ start_dm(OrielHvDomain *domain, guint first_port)
     if (port)
         domain->config->spice.port = port;
     domain->dm = oriel_dm_process_new(domain->config, dir);
+    oriel_dm_process_set_spice_x509_dir(domain->dm, domain->hv->spice_x509_dir);
     if (port)
         domain->config->spice.port = 0;
     domain->spice_port = port ? port : domain->config->spice.port;
@@ -641,125 +647,6 @@ oriel_hv_domain_qmp_simple(OrielHvDomain *domain, const char *command, OrielHvCa
     qc->call = call;
     /* State follows QEMU's STOP / RESUME events, which come before the reply. */
     oriel_qmp_client_execute_async(qmp, command, NULL, 30000, NULL, on_qmp_simple_done, qc);
-}
-
-/* ---- SPICE tickets -------------------------------------------------------------- */
-
-typedef struct {
-    OrielHv *hv;
-    char *name;
-    OrielHvCall *call;
-    char *ticket;
-    guint expires_s;
-} TicketCall;
-
-static void
-ticket_call_free(TicketCall *tc)
-{
-    if (tc->ticket)
-        memset(tc->ticket, 0, strlen(tc->ticket));
-    g_free(tc->ticket);
-    g_free(tc->name);
-    g_free(tc);
-}
-
-static char *
-generate_ticket(GError **error)
-{
-    guint8 bytes[12];
-
-    if (getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes)) {
-        g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "cannot generate a ticket: %s",
-                    g_strerror(errno));
-        return NULL;
-    }
-    /* URL-safe, so it can sit in a spice:// URI as it is. */
-    char *ticket = g_base64_encode(bytes, sizeof(bytes));
-    g_strdelimit(ticket, "+", '-');
-    g_strdelimit(ticket, "/", '_');
-    return ticket;
-}
-
-static void
-on_ticket_expiry_set(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    TicketCall *tc = user_data;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
-    OrielHvDomain *domain = oriel_hv_domain_lookup(tc->hv, tc->name);
-    g_autofree char *uri = domain && domain->dm ? oriel_dm_process_get_spice_uri(domain->dm) : NULL;
-
-    if (!reply) {
-        oriel_hv_call_error(tc->call, ORIEL_HV_ERROR_GENERIC, "%s: expire_password: %s", tc->name, error->message);
-    } else if (!uri) {
-        oriel_hv_call_error(tc->call, ORIEL_HV_ERROR_INVALID_STATE, "%s: stopped meanwhile", tc->name);
-    } else {
-        JsonObject *object = json_object_new();
-        g_autofree char *full = g_strdup_printf("%s?password=%s", uri, tc->ticket);
-        json_object_set_string_member(object, "uri", full);
-        json_object_set_string_member(object, "address", uri);
-        json_object_set_string_member(object, "ticket", tc->ticket);
-        json_object_set_int_member(object, "expires", tc->expires_s);
-        oriel_hv_call_return_object(tc->call, object);
-    }
-    ticket_call_free(tc);
-}
-
-static void
-on_ticket_set(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    TicketCall *tc = user_data;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
-
-    if (!reply) {
-        oriel_hv_call_error(tc->call, ORIEL_HV_ERROR_GENERIC, "%s: set_password: %s", tc->name, error->message);
-        ticket_call_free(tc);
-        return;
-    }
-    g_autoptr(JsonObject) arguments = json_object_new();
-    g_autofree char *time = g_strdup_printf("+%u", tc->expires_s);
-    json_object_set_string_member(arguments, "protocol", "spice");
-    json_object_set_string_member(arguments, "time", time);
-    oriel_qmp_client_execute_async(ORIEL_QMP_CLIENT(source), "expire_password", arguments, 30000, NULL,
-                                   on_ticket_expiry_set, tc);
-}
-
-/*
- * A fresh one-time ticket: set_password replaces the domain's current one,
- * expire_password makes it lapse after @expires_s (connected clients stay).
- */
-void
-oriel_hv_domain_spice_ticket(OrielHvDomain *domain, guint expires_s, OrielHvCall *call)
-{
-    OrielQmpClient *qmp = domain->dm ? oriel_dm_process_get_qmp(domain->dm) : NULL;
-    g_autoptr(GError) error = NULL;
-
-    if (!domain->config->spice.enabled || domain->config->spice.disable_ticketing) {
-        oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_STATE, "%s: %s", domain->name,
-                            domain->config->spice.enabled ? "SPICE ticketing is disabled (spicedisable_ticketing)"
-                                                          : "the domain has no SPICE display");
-        return;
-    }
-    if (!qmp || oriel_qmp_client_is_closed(qmp)) {
-        oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_STATE, "%s: QMP is not connected", domain->name);
-        return;
-    }
-    g_autofree char *ticket = generate_ticket(&error);
-    if (!ticket) {
-        oriel_hv_call_propagate(call, error);
-        return;
-    }
-    TicketCall *tc = g_new0(TicketCall, 1);
-    tc->hv = domain->hv;
-    tc->name = g_strdup(domain->name);
-    tc->call = call;
-    tc->ticket = g_steal_pointer(&ticket);
-    tc->expires_s = expires_s;
-    g_autoptr(JsonObject) arguments = json_object_new();
-    json_object_set_string_member(arguments, "protocol", "spice");
-    json_object_set_string_member(arguments, "password", tc->ticket);
-    oriel_qmp_client_execute_async(qmp, "set_password", arguments, 30000, NULL, on_ticket_set, tc);
 }
 
 /* ---- the store and recovery -------------------------------------------------- */

@@ -22,6 +22,7 @@ G_BEGIN_DECLS
 typedef struct _OrielHvClient OrielHvClient;
 typedef struct _OrielHvCall OrielHvCall;
 typedef struct _OrielHvDomain OrielHvDomain;
+typedef struct _OrielHvTicketWatch OrielHvTicketWatch;
 
 typedef enum {
     ORIEL_HV_STATE_SHUTOFF,       /* defined, not running */
@@ -55,6 +56,11 @@ struct _OrielHv {
     GHashTable *domains;     /* name -> OrielHvDomain * (owned) */
     guint next_domid;
     char *qemu_version;      /* from `qemu --version`, filled asynchronously */
+    char *spice_x509_dir;    /* ca-cert.pem, server-cert.pem, server-key.pem for spicetls_port */
+    char *spice_subject;     /* server-cert.pem's subject, cached (spice-ticket.c) */
+    char *spice_subject_path;
+    gint64 spice_subject_stamp;
+    gint64 spice_subject_size;
     GCancellable *cancellable;
 };
 
@@ -99,6 +105,7 @@ struct _OrielHvDomain {
     guint restarts;            /* restarts in the current window */
     gint64 restart_window_us;
     GPtrArray *usb;            /* host-side USB disks (usb.c), or NULL */
+    OrielHvTicketWatch *ticket_watch; /* the pending one-time ticket, spice-ticket.c */
 };
 
 OrielHvDomain *oriel_hv_domain_lookup(OrielHv *hv, const char *name);
@@ -114,7 +121,6 @@ void oriel_hv_domain_start(OrielHvDomain *domain, OrielHvCall *call);   /* call 
 void oriel_hv_domain_shutdown(OrielHvDomain *domain, guint timeout_s, OrielHvCall *wait_call);
 void oriel_hv_domain_destroy(OrielHvDomain *domain, OrielHvCall *call);
 void oriel_hv_domain_qmp_simple(OrielHvDomain *domain, const char *command, OrielHvCall *call);
-void oriel_hv_domain_spice_ticket(OrielHvDomain *domain, guint expires_s, OrielHvCall *call);
 void oriel_hv_domain_write_runtime_record(OrielHvDomain *domain);
 void oriel_hv_domain_emit_state(OrielHvDomain *domain, const char *reason);
 
@@ -126,6 +132,15 @@ void oriel_hv_domain_vcpu_set(OrielHvDomain *domain, guint vcpus, OrielHvCall *c
 void oriel_hv_domain_vcpu_pin(OrielHvDomain *domain, gint vcpu, const char *cpus, OrielHvCall *call);
 /* Parses an xl cpu list ("all", "0-3,^1,5") into @set; FALSE when invalid. */
 gboolean oriel_hv_parse_cpu_list(const char *text, cpu_set_t *set);
+
+/* spice-ticket.c: SPICE tickets, one-time tickets, TLS details */
+void oriel_hv_domain_spice_ticket(OrielHvDomain *domain, guint expires_s, gboolean one_time, OrielHvCall *call);
+void oriel_hv_ticket_on_qmp_event(OrielHvDomain *domain, const char *name, JsonObject *data);
+void oriel_hv_ticket_watch_reset(OrielHvDomain *domain);  /* QEMU gone: nothing pending */
+void oriel_hv_ticket_watch_free(OrielHvTicketWatch *watch);
+/* Tests: a pending one-time ticket without QEMU, and shorter settle times. */
+void oriel_hv_ticket_watch_arm_for_test(OrielHvDomain *domain, guint settle_ms, guint settle_max_ms);
+gboolean oriel_hv_ticket_watch_is_armed(OrielHvDomain *domain);
 
 gboolean oriel_hv_load_store(OrielHv *hv, GError **error);
 void oriel_hv_recover(OrielHv *hv);

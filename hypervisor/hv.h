@@ -26,6 +26,15 @@ OrielHv *oriel_hv_new(OrielMode mode);
 void oriel_hv_free(OrielHv *hv);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielHv, oriel_hv_free)
 
+/*
+ * The SPICE certificate directory for domains with spicetls_port
+ * (ca-cert.pem, server-cert.pem, server-key.pem, as QEMU's x509-dir wants).
+ * Set before start, it wins over the `spice_x509_dir` key of
+ * CONFIG/orield.conf ([orield] group), which wins over
+ * $ORIEL_SPICE_X509_DIR, then CONFIG/pki/spice.
+ */
+void oriel_hv_set_spice_x509_dir(OrielHv *hv, const char *dir);
+
 gboolean oriel_hv_start(OrielHv *hv, GError **error);
 
 const char *oriel_hv_get_socket_path(OrielHv *hv);

@@ -21,9 +21,12 @@ int
 main(int argc, char **argv)
 {
     gboolean system_mode = FALSE, session_mode = FALSE, verbose = FALSE, version = FALSE;
+    g_autofree char *spice_x509_dir = NULL;
     GOptionEntry entries[] = {
         { "system", 0, 0, G_OPTION_ARG_NONE, &system_mode, "System mode (/etc/oriel, /run/oriel; root)", NULL },
         { "session", 0, 0, G_OPTION_ARG_NONE, &session_mode, "Session mode (XDG dirs; any user)", NULL },
+        { "spice-x509-dir", 0, 0, G_OPTION_ARG_FILENAME, &spice_x509_dir,
+          "SPICE TLS certificates (ca-cert.pem, server-cert.pem, server-key.pem); overrides orield.conf", "DIR" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
         { NULL },
@@ -56,6 +59,8 @@ main(int argc, char **argv)
 
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_autoptr(OrielHv) hv = oriel_hv_new(mode);
+    if (spice_x509_dir)
+        oriel_hv_set_spice_x509_dir(hv, spice_x509_dir);
     if (!oriel_hv_start(hv, &error)) {
         fprintf(stderr, "orield: %s\n", error->message);
         return 1;

@@ -8,6 +8,7 @@ packages="
   libglib2.0-dev libjson-glib-dev libspice-protocol-dev libspice-server-dev
   libspice-client-glib-2.0-dev libspice-client-gtk-3.0-dev libgtk-3-dev
   libusbredirparser-dev libusbredirhost-dev libusb-1.0-0-dev
+  libsoup-3.0-dev
   qemu-system-x86 qemu-utils seabios ovmf
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
   xvfb xauth xfonts-base xdotool xclip openssl python3 procps
@@ -15,6 +16,7 @@ packages="
   openbox x11-utils
   pulseaudio pulseaudio-utils libpulse-dev
   gstreamer1.0-pulseaudio gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  libpam0g-dev libsqlite3-dev sqlite3 curl passwd virt-viewer libgnutls28-dev
 "
 
 # The test guest is built from the kernel and busybox packages the apt lists

@@ -354,8 +354,13 @@ int
 orielctl_cmd_spice(int argc, char **argv)
 {
     gint expires = 60;
+    gboolean one_time = FALSE, json = FALSE;
     GOptionEntry entries[] = {
         { "expires", 'e', 0, G_OPTION_ARG_INT, &expires, "Seconds the ticket is valid (default 60)", "SECONDS" },
+        { "one-time", 0, 0, G_OPTION_ARG_NONE, &one_time,
+          "The ticket serves one client session; a second connection with it is refused", NULL },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+          "Print orield's whole reply (ports, ticket, expiry, TLS CA and subject) as JSON", NULL },
         { NULL },
     };
     int status;
@@ -365,10 +370,17 @@ orielctl_cmd_spice(int argc, char **argv)
         return status;
     JsonObject *arguments = name_arguments(argv[1]);
     json_object_set_int_member(arguments, "expires", expires);
+    if (one_time)
+        json_object_set_boolean_member(arguments, "one_time", TRUE);
     g_autoptr(JsonNode) reply = call("spice", "domain-spice-ticket", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
+    if (json) {
+        g_autofree char *text = json_to_string(reply, TRUE);
+        printf("%s\n", text);
+        return ORIELCTL_EXIT_OK;
+    }
     JsonObject *object = JSON_NODE_HOLDS_OBJECT(reply) ? json_node_get_object(reply) : NULL;
     printf("%s\n", object ? json_object_get_string_member_with_default(object, "uri", "") : "");
     return ORIELCTL_EXIT_OK;

@@ -553,6 +553,12 @@ map_spicevdagent(OrielXlcfgMapper *mapper, const OrielXlcfgSetting *setting, GEr
 }
 
 static gboolean
+map_spice_tls_only(OrielXlcfgMapper *mapper, const OrielXlcfgSetting *setting, GError **error)
+{
+    return get_boolean(mapper, setting, &mapper->config->spice.tls_only, error);
+}
+
+static gboolean
 map_spice_clipboard_sharing(OrielXlcfgMapper *mapper, const OrielXlcfgSetting *setting,
                             GError **error)
 {
@@ -739,6 +745,7 @@ static const struct {
     { "spiceusbredirection", map_spiceusbredirection },
     { "spice_image_compression", map_spice_image_compression },
     { "spice_streaming_video", map_spice_streaming_video },
+    { "spice_tls_only", map_spice_tls_only },
     { "soundhw", map_soundhw },
     { "audio_backend", map_audio_backend },
     { "usb", map_usb },

@@ -32,6 +32,9 @@ static const ConfigOption config_options[] = {
     { "reconnect-timeout", TRUE },
     { "no-auto-resize", FALSE },
     { "no-usb-autoshare", FALSE },
+    { "broker", TRUE },
+    { "broker-ca", TRUE },
+    { "broker-pool", TRUE },
 };
 
 char **

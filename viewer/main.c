@@ -5,6 +5,8 @@
 #include "oriel-build-config.h"
 #include "client.h"
 #include "viewer-app.h"
+#include "broker-ui.h"
+#include "broker-proto.h"
 
 #include <gtk/gtk.h>
 #include <locale.h>
@@ -89,6 +91,7 @@ load_domain(const char *name, GError **error)
     g_autoptr(JsonObject) arguments = json_object_new();
     json_object_set_string_member(arguments, "name", name);
     json_object_set_int_member(arguments, "expires", 60);
+    json_object_set_boolean_member(arguments, "one_time", TRUE);
     g_autoptr(JsonNode) reply = oriel_client_call(client, "domain-spice-ticket", arguments, error);
     if (!reply)
         return NULL;
@@ -126,6 +129,17 @@ load_target(const char *target, gboolean *ret_is_domain, GError **error)
     return load_domain(target, error);
 }
 
+/* Thin-client mode (broker-ui.c). */
+static int
+run_broker(OrielViewerOptions *options, const OrielBrokerUiOptions *broker)
+{
+    if (!gtk_init_check(NULL, NULL)) {
+        g_printerr("oriel-viewer: cannot open the display (is DISPLAY set?)\n");
+        return ORIEL_VIEWER_EXIT_FAILURE;
+    }
+    return oriel_viewer_broker_run(options, broker);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -147,8 +161,20 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(GOptionContext) context = NULL;
     g_autoptr(OrielViewerConnection) connection = NULL;
+    OrielBrokerUiOptions broker = { NULL };
+    g_autofree char *normalized = NULL;
     int status;
     const GOptionEntry entries[] = {
+        { "broker", 0, 0, G_OPTION_ARG_STRING, &broker.url,
+          "Thin-client mode: log in to oriel-broker at https://HOST:PORT", "URL" },
+        { "broker-ca", 0, 0, G_OPTION_ARG_FILENAME, &broker.ca_file,
+          "Trust the broker's certificate from this CA file (PEM)", "FILE" },
+        { "broker-pool", 0, 0, G_OPTION_ARG_STRING, &broker.pool,
+          "Connect to this pool without asking", "POOL" },
+        { "broker-user", 0, 0, G_OPTION_ARG_STRING, &broker.user,
+          "Log in as USER without the login window (with --broker-password-file)", "USER" },
+        { "broker-password-file", 0, 0, G_OPTION_ARG_FILENAME, &broker.password_file,
+          "Read the broker password from FILE", "FILE" },
         { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
           "Read the ticket from FILE", "FILE" },
         { "full-screen", 'f', 0, G_OPTION_ARG_NONE, &options.full_screen,
@@ -222,7 +248,7 @@ main(int argc, char **argv)
         g_print("oriel-viewer %s\n", ORIEL_VERSION);
         return ORIEL_VIEWER_EXIT_OK;
     }
-    if (!targets || !targets[0] || targets[1]) {
+    if (!broker.url && !broker.user && !broker.password_file && (!targets || !targets[0] || targets[1])) {
         g_printerr("oriel-viewer: expected one URI or connection file (see --help)\n");
         return ORIEL_VIEWER_EXIT_FAILURE;
     }
@@ -257,6 +283,29 @@ main(int argc, char **argv)
         goto fail;
     }
 
+    if (broker.url || broker.user || broker.password_file) {
+        if (targets && targets[0]) {
+            g_printerr("oriel-viewer: --broker takes no URI or connection file\n");
+            status = ORIEL_VIEWER_EXIT_FAILURE;
+        } else if (!broker.url) {
+            g_printerr("oriel-viewer: --broker-user and --broker-password-file need --broker\n");
+            status = ORIEL_VIEWER_EXIT_FAILURE;
+        } else if ((broker.user == NULL) != (broker.password_file == NULL)) {
+            g_printerr("oriel-viewer: --broker-user and --broker-password-file go together\n");
+            status = ORIEL_VIEWER_EXIT_FAILURE;
+        } else if (!(normalized = oriel_broker_url_normalize(broker.url, &error))) {
+            g_printerr("oriel-viewer: %s\n", error->message);
+            status = ORIEL_VIEWER_EXIT_FAILURE;
+        } else if (password_file) {
+            g_printerr("oriel-viewer: --password-file does not apply to --broker (the broker gives tickets)\n");
+            status = ORIEL_VIEWER_EXIT_FAILURE;
+        } else {
+            status = run_broker(&options, &broker);
+        }
+        oriel_broker_ui_options_clear(&broker);
+        oriel_viewer_options_clear(&options);
+        return status;
+    }
     connection = load_target(targets[0], &is_domain, &error);
     if (!connection)
         goto fail;
@@ -286,6 +335,7 @@ main(int argc, char **argv)
 
 fail:
     g_printerr("oriel-viewer: %s\n", error->message);
+    oriel_broker_ui_options_clear(&broker);
     oriel_viewer_options_clear(&options);
     return ORIEL_VIEWER_EXIT_FAILURE;
 }

@@ -23,6 +23,7 @@ typedef enum {
     ORIEL_VIEWER_ERROR_INVALID,     /* malformed URI, file or option */
     ORIEL_VIEWER_ERROR_UNSUPPORTED, /* valid, but not something we connect to */
     ORIEL_VIEWER_ERROR_TOO_LARGE,
+    ORIEL_VIEWER_ERROR_ENDED,       /* a refresh hook: the session is over, stop reconnecting */
 } OrielViewerError;
 
 /* Exit codes of oriel-viewer; stable, scripts and tests rely on them. */

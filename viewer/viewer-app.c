@@ -102,6 +102,8 @@ viewer_check_frames(ViewerApp *app)
 
 /* ---- main channel: connection state and exit codes ------------------- */
 
+static gboolean schedule_reconnect(ViewerApp *app);
+
 static gboolean
 on_reconnect(gpointer user_data)
 {
@@ -116,8 +118,23 @@ on_reconnect(gpointer user_data)
             oriel_viewer_connection_free(app->refreshed);
             app->refreshed = fresh;
             app->connection = fresh;
+        } else if (g_error_matches(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_ENDED)) {
+            viewer_set_status(app, error->message);
+            viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, error->message);
+            return G_SOURCE_REMOVE;
         } else {
-            g_debug("keeping the previous connection: %s", error->message);
+            /* Tickets are one-time: the previous one is spent.  Try again
+             * later for a fresh one (a restarting desktop, a broker that
+             * is briefly unreachable). */
+            g_autofree char *text = g_strdup_printf("No fresh ticket yet: %s", error->message);
+            viewer_set_status(app, text);
+            if (!schedule_reconnect(app)) {
+                g_autofree char *gave_up = g_strdup_printf(
+                    "the session was lost and did not come back within %d s (%s)",
+                    app->options->reconnect_timeout, error->message);
+                viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, gave_up);
+            }
+            return G_SOURCE_REMOVE;
         }
     }
     session_stop(app);
@@ -481,6 +498,26 @@ session_stop(ViewerApp *app)
     g_clear_object(&app->session);
 }
 
+/* Broker mode's logout keys: the session ends as if the window closed. */
+static gboolean
+on_logout_key(GtkWidget *widget, GdkEventKey *event, gpointer user_data)
+{
+    ViewerApp *app = user_data;
+    g_autofree char *accel = oriel_viewer_hotkey_to_accel(app->options->logout_hotkey, NULL);
+    GdkModifierType mask = gtk_accelerator_get_default_mod_mask();
+    guint key = 0;
+    GdkModifierType mods = 0;
+
+    if (!accel)
+        return FALSE;
+    gtk_accelerator_parse(accel, &key, &mods);
+    if (!key || gdk_keyval_to_lower(event->keyval) != gdk_keyval_to_lower(key) || (event->state & mask) != mods)
+        return FALSE;
+    viewer_log_event(app, "logout", NULL);
+    viewer_quit(app, ORIEL_VIEWER_EXIT_OK, NULL);
+    return TRUE;
+}
+
 static gboolean
 on_quit_signal(gpointer user_data)
 {
@@ -506,6 +543,8 @@ oriel_viewer_app_run(const OrielViewerOptions *options, const OrielViewerConnect
     sigterm_source = g_unix_signal_add(SIGTERM, on_quit_signal, &app);
     sigint_source = g_unix_signal_add(SIGINT, on_quit_signal, &app);
     viewer_build_window(&app);
+    if (options->logout_hotkey)
+        g_signal_connect(app.window, "key-press-event", G_CALLBACK(on_logout_key), &app);
     session_start(&app);
     gtk_widget_show(app.window);
     if (options->timeout > 0)
@@ -542,4 +581,5 @@ oriel_viewer_options_clear(OrielViewerOptions *options)
     g_free(options->screenshot);
     g_free(options->screenshot_on_connect);
     g_free(options->release_cursor);
+    g_free(options->logout_hotkey);
 }

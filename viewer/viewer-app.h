@@ -35,6 +35,9 @@ typedef struct {
      * the previous one. */
     OrielViewerConnection *(*refresh)(gpointer refresh_data, GError **error);
     gpointer refresh_data;
+    /* Broker mode: keys (virt-viewer syntax) that end the session like
+     * closing the window, also in kiosk mode; NULL: none. */
+    char *logout_hotkey;
 } OrielViewerOptions;
 
 void oriel_viewer_options_clear(OrielViewerOptions *options);

@@ -32,6 +32,8 @@ typedef struct {
     gboolean expect_auth_failure;
     gboolean wait_agent;
     gboolean wait_nonblank;
+    gboolean all_channels;          /* link every channel, as a full client does */
+    gboolean holding;               /* --hold: only a drop or the end finishes */
     const char *screenshot_path;
 
     GMainLoop *loop;
@@ -177,6 +179,8 @@ write_ppm(const SpiceDisplayPrimary *primary, const char *path, GError **error)
 static void
 check_done(Probe *probe)
 {
+    if (probe->holding)
+        return;
     if (!probe->have_primary || !probe->have_update)
         return;
     if (probe->wait_agent && !probe->agent_connected)
@@ -342,7 +346,21 @@ on_channel_new(SpiceSession *session, SpiceChannel *channel, gpointer user_data)
         spice_channel_connect(channel);
     }
     /* Other channels (inputs, cursor, audio, usbredir) stay unconnected:
-     * the probe only watches the display. */
+     * the probe only watches the display, unless --all-channels. */
+    if (probe->all_channels) {
+        g_signal_connect(channel, "channel-event", G_CALLBACK(on_channel_event), probe);
+        spice_channel_connect(channel);
+    }
+}
+
+static gboolean
+on_hold_over(gpointer user_data)
+{
+    Probe *probe = user_data;
+
+    probe->timeout_source = 0;
+    probe_finish(probe, EXIT_PROBE_OK, NULL);
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -451,6 +469,11 @@ main(int argc, char **argv)
     g_autofree char *password_file = NULL;
     g_autofree char *expect = NULL;
     g_autofree char *screenshot = NULL;
+    g_autofree char *tls_port = NULL;
+    g_autofree char *ca_file = NULL;
+    g_autofree char *host_subject = NULL;
+    gint hold_s = 0;
+    gboolean all_channels = FALSE;
     gint timeout_s = 30;
     gboolean wait_agent = FALSE;
     gboolean wait_nonblank = FALSE;
@@ -472,6 +495,15 @@ main(int argc, char **argv)
           "also wait until the guest agent is connected", NULL },
         { "wait-nonblank", 0, 0, G_OPTION_ARG_NONE, &wait_nonblank,
           "also wait until the display shows more than one colour", NULL },
+        { "tls-port", 0, 0, G_OPTION_ARG_STRING, &tls_port, "SPICE TLS port", "PORT" },
+        { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file, "CA certificate (PEM) for TLS", "FILE" },
+        { "host-subject", 0, 0, G_OPTION_ARG_STRING, &host_subject,
+          "expected subject of the server's certificate", "SUBJECT" },
+        { "all-channels", 0, 0, G_OPTION_ARG_NONE, &all_channels,
+          "link every channel the server offers, as a full client does", NULL },
+        { "hold", 0, 0, G_OPTION_ARG_INT, &hold_s,
+          "after success, print the JSON line and stay connected SECONDS; "
+          "fail (exit 5) if any channel drops meanwhile", "SECONDS" },
         { "debug", 0, 0, G_OPTION_ARG_NONE, &debug, "spice-gtk debug output", NULL },
         { NULL }
     };
@@ -491,7 +523,7 @@ main(int argc, char **argv)
         g_printerr("spice-probe: %s\n", error->message);
         return EXIT_PROBE_FAILED;
     }
-    if (!host || !port || argc > 1) {
+    if (!host || (!port && !tls_port) || argc > 1) {
         g_printerr("spice-probe: usage: spice-probe --host H --port P [options]\n");
         return EXIT_PROBE_FAILED;
     }
@@ -522,9 +554,18 @@ main(int argc, char **argv)
     probe.wait_agent = wait_agent;
     probe.wait_nonblank = wait_nonblank;
     probe.screenshot_path = screenshot;
+    probe.all_channels = all_channels;
+    if (hold_s < 0 || hold_s > 3600) {
+        g_printerr("spice-probe: --hold must be between 0 and 3600 seconds\n");
+        return EXIT_PROBE_FAILED;
+    }
 
     probe.session = spice_session_new();
-    g_object_set(probe.session, "host", host, "port", port, NULL);
+    g_object_set(probe.session, "host", host, "port", port, "tls-port", tls_port, NULL);
+    if (ca_file)
+        g_object_set(probe.session, "ca-file", ca_file, NULL);
+    if (host_subject)
+        g_object_set(probe.session, "cert-subject", host_subject, NULL);
     if (password)
         g_object_set(probe.session, "password", password, NULL);
     g_signal_connect(probe.session, "channel-new", G_CALLBACK(on_channel_new), &probe);
@@ -554,6 +595,20 @@ main(int argc, char **argv)
         json = success_json(&probe, have_surface && primary_is_blank(&primary));
         printf("%s\n", json);
         fflush(stdout);
+        if (hold_s > 0 && !probe.expect_auth_failure) {
+            /* Stay, watching every channel: a drop or a refused late link
+             * ends the hold with its exit code. */
+            probe.exit_code = PROBE_RUNNING;
+            probe.holding = TRUE;
+            probe.timeout_source = g_timeout_add((guint)hold_s * 1000, on_hold_over, &probe);
+            g_main_loop_run(loop);
+            g_clear_handle_id(&probe.timeout_source, g_source_remove);
+            exit_code = probe.exit_code;
+            if (exit_code != EXIT_PROBE_OK)
+                g_printerr("spice-probe: during the hold: %s\n", probe.message);
+            else
+                printf("{\"held\":%d}\n", hold_s);
+        }
     } else {
         g_printerr("spice-probe: %s\n", probe.message);
     }

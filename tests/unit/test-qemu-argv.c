@@ -179,6 +179,14 @@ setup_password_file(OrielDomainConfig *config, OrielQemuArgvContext *context)
     context->spice_x509_dir = "/etc/oriel/pki/spice";
 }
 
+/* spice_tls_only: the plain port stays, but every channel must use TLS. */
+static void
+setup_tls_only(OrielDomainConfig *config, OrielQemuArgvContext *context)
+{
+    setup_password_file(config, context);
+    config->spice.tls_only = TRUE;
+}
+
 static void
 setup_disable_ticketing(OrielDomainConfig *config, OrielQemuArgvContext *context)
 {
@@ -249,6 +257,7 @@ static const ArgvCase argv_cases[] = {
     { "kvm-no-nested", setup_kvm_no_nested },
     { "password-file", setup_password_file },
     { "disable-ticketing", setup_disable_ticketing },
+    { "tls-only", setup_tls_only },
     { "stdvga", setup_stdvga },
     { "vga-none", setup_vga_none },
     { "audio-pa", setup_audio_pa },
