@@ -1,5 +1,6 @@
 # Shared by the audio test and benchmark (sourced after tests/daemon/lib.sh,
-# which provides $tmp and pids_to_kill): a private PulseAudio and Xvfb.
+# which provides $tmp and pids_to_kill): a private PulseAudio and Xvfb, and
+# the steps the audio tests share (below).
 #
 # start_pulse: a real PulseAudio daemon as a user daemon in $tmp (its own
 # XDG_RUNTIME_DIR and HOME, no autospawn, no default modules), with two
@@ -68,4 +69,70 @@ wait_for_line() {
         sleep 0.1
     done
     return 1
+}
+
+# ---- the audio tests' shared steps ------------------------------------------
+# For tests with one domain at a time, set by the caller: $name (the domain),
+# $serial (its console socket), $viewer (oriel-viewer), $analyse
+# (audio-analyse).
+
+# guest_run COMMAND: runs it on the guest's console, prints its output.
+guest_run() {
+    "$console" "$serial" --timeout 120 --wait-ready "$1"
+}
+
+viewer_pid=""
+viewer_env=(env)
+# start_viewer OUT [OPTIONS...]: oriel-viewer NAME, until its channels are open.
+start_viewer() {
+    local out=$1; shift
+    "${viewer_env[@]}" "$viewer" "$name" --events "$@" >"$out" 2>"$out.err" &
+    viewer_pid=$!
+    pids_to_kill+=("$viewer_pid")
+    wait_for_line "$out" '"event":"channels-open"' 90
+}
+viewer_statuses=""
+stop_viewer() { # SIGTERM ends a session cleanly: status 0 (under ASan: no leak)
+    kill -TERM "$viewer_pid" 2>/dev/null
+    wait "$viewer_pid" 2>/dev/null
+    viewer_statuses="$viewer_statuses $?"
+    viewer_pid=""
+}
+
+# within_percent VALUE WANT PERCENT
+within_percent() {
+    awk -v v="$1" -v w="$2" -v p="$3" 'BEGIN { d = v - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'
+}
+# level_above DBFS LIMIT / level_below DBFS LIMIT
+level_above() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l > t) }'; }
+level_below() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l < t) }'; }
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2"; }
+
+# play_and_record OUT.raw FREQ SECONDS: parec records the sink's monitor
+# while the guest plays the tone; then analyses OUT.raw into OUT.txt.
+play_and_record() {
+    local raw=$1
+    parec -d out.monitor --format=s16le --rate=48000 --channels=1 --raw \
+        --latency-msec=20 >"$raw" 2>"$raw.err" &
+    local parec_pid=$!
+    pids_to_kill+=("$parec_pid")
+    # parec records once connected; a running sink gives data at once, an
+    # idle one only when a stream arrives.
+    local i
+    for ((i = 0; i < 30; i++)); do [ -s "$raw" ] && break; sleep 0.05; done
+    # Mid-tone, which streams play into the sink.
+    (sleep 1.5; pactl list short sink-inputs >"$raw.inputs" 2>&1) &
+    guest_run "oriel-tone play $2 $3" >"$raw.guest" 2>&1
+    sleep 1
+    kill -TERM "$parec_pid" 2>/dev/null
+    wait "$parec_pid" 2>/dev/null
+    "$analyse" "$raw" >"${raw%.raw}.txt" 2>&1
+}
+
+# record_in_guest NAME SECONDS: the guest records into /tmp/NAME.raw, which
+# comes back base64-encoded over the console into $tmp/NAME.raw.
+record_in_guest() {
+    guest_run "oriel-tone record $2 /tmp/$1.raw" >"$tmp/$1.guest" 2>&1 &&
+        guest_run "base64 /tmp/$1.raw && rm /tmp/$1.raw" | base64 -d >"$tmp/$1.raw" &&
+        "$analyse" "$tmp/$1.raw" >"$tmp/$1.txt" 2>&1
 }

@@ -50,61 +50,10 @@ fi
 start_orield || { echo "Bail out! orield did not start"; exit 1; }
 write_cfg "$tmp/desk.cfg" "$name" 'soundhw = "hda"'
 serial="$ORIEL_RUNTIME_DIR/domains/$name/serial.sock"
-guest_run() { # COMMAND: runs it on the guest's console, prints its output
-    "$console" "$serial" --timeout 120 --wait-ready "$1"
-}
 "$orielctl" define "$tmp/desk.cfg" >/dev/null 2>&1 && "$orielctl" start "$name" >/dev/null 2>&1
 # A sound card comes up muted at volume 0; a desktop's mixer turns it up.
 check "the guest has an HDA sound card with playback and capture PCMs; its mixer turns up" \
     guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q HDA /proc/asound/cards && oriel-tone mixer on"
-
-viewer_pid=""
-viewer_env=(env)
-# start_viewer OUT [OPTIONS...]: oriel-viewer NAME, until its channels are open.
-start_viewer() {
-    local out=$1; shift
-    "${viewer_env[@]}" "$viewer" "$name" --events "$@" >"$out" 2>"$out.err" &
-    viewer_pid=$!
-    pids_to_kill+=("$viewer_pid")
-    wait_for_line "$out" '"event":"channels-open"' 90
-}
-viewer_statuses=""
-stop_viewer() { # SIGTERM ends a session cleanly: status 0 (under ASan: no leak)
-    kill -TERM "$viewer_pid" 2>/dev/null
-    wait "$viewer_pid" 2>/dev/null
-    viewer_statuses="$viewer_statuses $?"
-    viewer_pid=""
-}
-
-# within_percent VALUE WANT PERCENT
-within_percent() {
-    awk -v v="$1" -v w="$2" -v p="$3" 'BEGIN { d = v - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'
-}
-# level_above DBFS LIMIT / level_below DBFS LIMIT
-level_above() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l > t) }'; }
-level_below() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l < t) }'; }
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2"; }
-
-# play_and_record OUT.raw FREQ SECONDS: parec records the sink's monitor
-# while the guest plays the tone; then analyses OUT.raw into OUT.txt.
-play_and_record() {
-    local raw=$1
-    parec -d out.monitor --format=s16le --rate=48000 --channels=1 --raw \
-        --latency-msec=20 >"$raw" 2>"$raw.err" &
-    local parec_pid=$!
-    pids_to_kill+=("$parec_pid")
-    # parec records once connected; a running sink gives data at once, an
-    # idle one only when a stream arrives.
-    local i
-    for ((i = 0; i < 30; i++)); do [ -s "$raw" ] && break; sleep 0.05; done
-    # Mid-tone, which streams play into the sink.
-    (sleep 1.5; pactl list short sink-inputs >"$raw.inputs" 2>&1) &
-    guest_run "oriel-tone play $2 $3" >"$raw.guest" 2>&1
-    sleep 1
-    kill -TERM "$parec_pid" 2>/dev/null
-    wait "$parec_pid" 2>/dev/null
-    "$analyse" "$raw" >"${raw%.raw}.txt" 2>&1
-}
 
 # --- playback ------------------------------------------------------------
 if start_viewer "$tmp/viewer1.out"; then
@@ -133,13 +82,6 @@ else
 fi
 
 # --- record --------------------------------------------------------------
-# record_in_guest NAME SECONDS: the guest records into /tmp/NAME.raw, which
-# comes back base64-encoded over the console into $tmp/NAME.raw.
-record_in_guest() {
-    guest_run "oriel-tone record $2 /tmp/$1.raw" >"$tmp/$1.guest" 2>&1 &&
-        guest_run "base64 /tmp/$1.raw && rm /tmp/$1.raw" | base64 -d >"$tmp/$1.raw" &&
-        "$analyse" "$tmp/$1.raw" >"$tmp/$1.txt" 2>&1
-}
 "$analyse" --generate 1000 --seconds 60 | pacat -d mic --format=s16le --rate=48000 --channels=1 \
     --raw --latency-msec=20 >"$tmp/pacat.log" 2>&1 &
 mic_pid=$!

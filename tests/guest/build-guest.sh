@@ -55,7 +55,7 @@ device_modules="
     qxl
     xhci_pci xhci_hcd ehci_pci ehci_hcd uhci_hcd usb_storage usbhid hid_generic
     sd_mod sr_mod cdrom
-    snd_hda_intel snd_hda_codec_generic
+    snd_hda_intel snd_hda_codec_generic snd_intel8x0
     pvpanic_mmio
 "
 always_modules="uinput evdev button"
