@@ -12,11 +12,14 @@
 # Times measured through the serial console include its round trip, shown
 # on its own as "console overhead".
 #
-#   bench-agent-transfer.sh BUILD_DIR [RUNS]
+#   bench-agent-transfer.sh BUILD_DIR [RUNS [ROUNDS]]
+# RUNS (default 3) for the latency and the raw port, ROUNDS (default 9)
+# interleaved rounds of the agent against the minimal reader.
 set -u
 
-build=${1:?usage: bench-agent-transfer.sh BUILD_DIR [RUNS]}
+build=${1:?usage: bench-agent-transfer.sh BUILD_DIR [RUNS [ROUNDS]]}
 runs=${2:-3}
+rounds=${3:-9}
 build=$(cd "$build" && pwd)
 # As meson test sets them, for a sanitizer build's client.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -70,6 +73,7 @@ port=${uri##*:}
     echo "bench-agent: the guest or its agent did not come up" >&2; cat "$tmp/create.err" >&2; exit 1; }
 client() { "$clip" --port "$port" --password-file "$tmp/ticket" --timeout 300 "$@" 2>>"$tmp/client.err" || tail -3 "$tmp/client.err" >&2; }
 
+echo "machine load at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 echo "== footprint"
 size=$(stat -c %s "$build/agent/oriel-agent")
 echo "oriel-agent static binary: $size bytes ($((size / 1024)) KiB), linked libraries: none (static)"
@@ -126,10 +130,11 @@ PY
 fi
 
 echo "== console overhead (guest-console round trip)"
-for i in $(seq "$runs"); do
+console_ms=$(for i in $(seq "$runs"); do
     s=$(date +%s%N); "$gc" "$sock" --timeout 60 'true' >/dev/null; e=$(date +%s%N)
     echo $(( (e - s) / 1000000 ))
-done | median | sed 's/^/median ms: /'
+done | median)
+echo "median ms: $console_ms"
 
 echo "== small text, client grab -> readable in the guest (includes console overhead)"
 printf 'latency probe' >"$tmp/small.txt"
@@ -137,22 +142,8 @@ for i in $(seq "$runs"); do
     client --grab "$tmp/small.txt" --run '"$gc" "$sock" --timeout 60 "oriel-agent clip get --wait 20 >/dev/null"' | ms_of
 done | median | sed 's/^/median ms: /'
 
-echo "== 8 MiB clipboard, client -> guest"
 head -c $((8 * 1024 * 1024)) /dev/urandom | base64 -w 76 | head -c $((8 * 1024 * 1024)) >"$tmp/big.txt"
-agent_clip_ms=$(for i in $(seq "$runs"); do
-    client --grab "$tmp/big.txt" --run '"$gc" "$sock" --timeout 120 "oriel-agent clip get --wait 20 >/dev/null"' | ms_of
-done | median)
-echo "$agent_clip_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 8 * 1000 / $1 }'
-
-echo "== 64 MiB file transfer, client -> guest"
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$tmp/file.bin"
-agent_ms=$(for i in $(seq "$runs"); do
-    client --send-file "$tmp/file.bin" | ms_of
-    "$gc" "$sock" --timeout 60 'rm -f /tmp/oriel-agent-files/*' >/dev/null
-done | median)
-echo "$agent_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 64 * 1000 / $1 }'
-
-echo "oriel-agent after the transfers: $("$gc" "$sock" --timeout 60 "$mem")"
 
 # The raw ceiling: the host writes 64 MiB into the bench port's chardev
 # socket while dd in the guest reads it; the guest echoes "done" back on
@@ -186,33 +177,92 @@ print('%.1f' % ((time.monotonic() - start) * 1000))
 PY
 done | median)
 echo "$raw_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 64 * 1000 / $1 }'
-awk -v a="$agent_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "agent file transfer / raw port throughput: %.2f\n", r / a }'
 
-# The ceiling: the same transfer into the minimal reader, which the agent
-# itself carries into the guest.
+# The ceiling: the same transfers into the minimal reader, which the
+# agent itself carries into the guest. The agent and the reader take
+# turns on the port in interleaved rounds (agent, reader, reader, agent,
+# agent, ...: one switch a round, each first as often as second), so a
+# slow moment of this shared machine lands on one sample, not on one
+# side; medians and their ratio are reported, with the spread. Times are
+# the client's (monotonic, microseconds), from the agent's capabilities
+# to the end of the transfer; a clipboard time includes the console round
+# trip that asks the guest for the data, the same for both.
 reader="$build/tests/agent/agent-bench-reader"
-if [ -x "$reader" ] && client --send-file "$reader" >/dev/null &&
-   "$gc" "$sock" --timeout 60 'cp /tmp/oriel-agent-files/agent-bench-reader /tmp/reader &&
-       chmod +x /tmp/reader && rm -f /tmp/oriel-agent-files/* && kill $(pidof oriel-agent) &&
-       while pidof oriel-agent >/dev/null; do usleep 50000; done &&
-       (/tmp/reader </dev/null >/tmp/reader.log 2>&1 &)' >/dev/null; then
-    echo "== 64 MiB file transfer into the minimal reader (the ceiling)"
-    reader_ms=$(for i in $(seq "$runs"); do client --send-file "$tmp/file.bin" | ms_of; done | median)
-    echo "$reader_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 64 * 1000 / $1 }'
-    awk -v a="$agent_ms" -v r="$reader_ms" 'BEGIN { if (a > 0) printf "agent / minimal reader throughput: %.2f (target >= 0.9)\n", r / a }'
-    awk -v a="$reader_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "minimal reader file transfer / raw port throughput: %.2f\n", r / a }'
-    # As the agent's clip get through the console: the console signals
-    # the reader, which asks for the grabbed clipboard and marks its
-    # arrival; the console polls for the mark.
-    echo "== 8 MiB clipboard into the minimal reader (the ceiling)"
-    reader_clip_ms=$(for i in $(seq "$runs"); do
-        client --grab "$tmp/big.txt" --run '"$gc" "$sock" --timeout 120 "kill -USR1 \$(pidof reader); while [ ! -e /tmp/reader-clip.done ]; do usleep 20000; done; rm -f /tmp/reader-clip.done"' | ms_of
-    done | median)
-    echo "$reader_clip_ms" | awk '{ printf "median ms: %s  (%.1f MiB/s)\n", $1, 8 * 1000 / $1 }'
-    awk -v a="$agent_clip_ms" -v r="$reader_clip_ms" 'BEGIN { if (a > 0) printf "agent / minimal reader 8 MiB clipboard throughput: %.2f (target >= 0.9)\n", r / a }'
-else
-    echo "the minimal reader could not be started; no ceiling" >&2
-fi
+[ -x "$reader" ] && client --send-file "$reader" >/dev/null &&
+    "$gc" "$sock" --timeout 60 'cp /tmp/oriel-agent-files/agent-bench-reader /tmp/reader &&
+        chmod +x /tmp/reader && rm -f /tmp/oriel-agent-files/*' >/dev/null || {
+    echo "bench-agent: the minimal reader could not be copied into the guest; no ceiling" >&2; exit 1; }
+# switch_to agent|reader: stops whichever runs on the port, starts the other.
+switch_to() {
+    if [ "$1" = reader ]; then
+        cmd='kill $(pidof oriel-agent) && while pidof oriel-agent >/dev/null; do usleep 20000; done && (/tmp/reader </dev/null >/tmp/reader.log 2>&1 &)'
+    else
+        cmd='kill $(pidof reader) && while pidof reader >/dev/null; do usleep 20000; done && (/usr/bin/oriel-agent </dev/null >/tmp/oriel-agent.log 2>&1 &)'
+    fi
+    "$gc" "$sock" --timeout 60 "$cmd" >/dev/null || { echo "bench-agent: cannot start the $1" >&2; exit 1; }
+}
+file_ms() {
+    client --send-file "$tmp/file.bin" | ms_of
+    [ "$1" = agent ] && "$gc" "$sock" --timeout 60 'rm -f /tmp/oriel-agent-files/*' >/dev/null
+}
+clip_ms() {
+    if [ "$1" = agent ]; then
+        client --grab "$tmp/big.txt" --run '"$gc" "$sock" --timeout 120 "oriel-agent clip get --wait 20 >/dev/null"' | ms_of
+    else
+        # The console signals the reader, which asks for the grabbed
+        # clipboard and marks its arrival; the console polls for the mark
+        # (every 5 ms, small beside the transfer).
+        client --grab "$tmp/big.txt" --run '"$gc" "$sock" --timeout 120 "kill -USR1 \$(pidof reader); while [ ! -e /tmp/reader-clip.done ]; do usleep 5000; done; rm -f /tmp/reader-clip.done"' | ms_of
+    fi
+}
+echo "== 64 MiB file transfer and 8 MiB clipboard, client -> guest: agent and minimal reader, $rounds interleaved rounds"
+: >"$tmp/agent.file"; : >"$tmp/reader.file"; : >"$tmp/agent.clip"; : >"$tmp/reader.clip"
+on=agent
+for round in $(seq "$rounds"); do
+    other=$([ "$on" = agent ] && echo reader || echo agent)
+    line="round $round:"
+    for who in "$on" "$other"; do
+        [ "$who" != "$on" ] && switch_to "$who"
+        f=$(file_ms "$who"); c=$(clip_ms "$who")
+        [ -n "$f" ] && [ -n "$c" ] || { echo "bench-agent: a transfer to the $who failed" >&2; exit 1; }
+        echo "$f" >>"$tmp/$who.file"; echo "$c" >>"$tmp/$who.clip"
+        line="$line $who file ${f} ms clip ${c} ms;"
+    done
+    on=$other
+    echo "$line"
+done
+[ "$on" = agent ] || switch_to agent
+echo "oriel-agent after the transfers: $("$gc" "$sock" --timeout 60 "$mem")"
+echo "machine load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# spread LABEL MIB FILE: median, min and max time, and throughput.
+spread() {
+    sort -n "$3" | awk -v l="$1" -v mib="$2" '{ v[NR] = $1 } END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%-30s median %7.1f ms (%5.1f MiB/s), min %7.1f, max %7.1f ms\n", l, m, mib * 1000 / m, v[1], v[NR] }'
+}
+spread "64 MiB file, agent:" 64 "$tmp/agent.file"
+spread "64 MiB file, minimal reader:" 64 "$tmp/reader.file"
+spread "8 MiB clipboard, agent:" 8 "$tmp/agent.clip"
+spread "8 MiB clipboard, min. reader:" 8 "$tmp/reader.clip"
+agent_ms=$(median <"$tmp/agent.file"); reader_ms=$(median <"$tmp/reader.file")
+agent_clip_ms=$(median <"$tmp/agent.clip"); reader_clip_ms=$(median <"$tmp/reader.clip")
+# Per round too: the spread of the ratio within a round, where both sides
+# met the same load.
+# Also the median of the per-round ratios, and fastest against fastest:
+# the load of this shared machine only ever adds time, so the fastest
+# round of each side is the steadiest estimate of its own cost.
+ratios() {
+    local fastest
+    fastest=$(paste "$1" "$2" | awk 'NR == 1 || $1 < fa { fa = $1 } NR == 1 || $2 < fr { fr = $2 } END { print fr / fa }')
+    paste "$1" "$2" | awk '{ print $2 / $1 }' | sort -g | awk -v f="$fastest" '{ r[NR] = $1 }
+        END { m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+              printf "per round %.2f .. %.2f, their median %.2f; fastest / fastest %.2f", r[1], r[NR], m, f }'
+}
+awk -v a="$agent_ms" -v r="$reader_ms" -v s="$(ratios "$tmp/agent.file" "$tmp/reader.file")" 'BEGIN { if (a > 0) printf "agent / minimal reader throughput, 64 MiB file (ratio of medians): %.2f (target >= 0.9)\n  %s\n", r / a, s }'
+awk -v a="$agent_clip_ms" -v r="$reader_clip_ms" -v s="$(ratios "$tmp/agent.clip" "$tmp/reader.clip")" 'BEGIN { if (a > 0) printf "agent / minimal reader throughput, 8 MiB clipboard (ratio of medians): %.2f (target >= 0.9)\n  %s\n", r / a, s }'
+awk -v a="$agent_clip_ms" -v r="$reader_clip_ms" -v c="$console_ms" 'BEGIN { if (a > c && r > c) printf "  the same without the console round trip (%s ms): %.2f\n", c, (r - c) / (a - c) }'
+awk -v a="$agent_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "agent file transfer / raw port throughput: %.2f\n", r / a }'
+awk -v a="$reader_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "minimal reader file transfer / raw port throughput: %.2f\n", r / a }'
 
 kill -INT "$create"
 wait "$create"
