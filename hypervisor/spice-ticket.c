@@ -383,27 +383,29 @@ typedef struct {
     gint64 expires_at;     /* unix time */
     gboolean one_time;
     guint64 generation;
+    guint replies_due;     /* of set_password and expire_password */
+    GError *error;         /* the first command that failed */
 } TicketCall;
 
 static void
 ticket_call_free(TicketCall *tc)
 {
+    g_clear_error(&tc->error);
     free_secret(tc->ticket);
     g_free(tc->name);
     g_free(tc);
 }
 
+/* Both replies are in: answers the call. */
 static void
-on_ticket_expiry_set(GObject *source, GAsyncResult *result, gpointer user_data)
+ticket_call_finish(TicketCall *tc)
 {
-    TicketCall *tc = user_data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
     OrielHvDomain *domain = oriel_hv_domain_lookup(tc->hv, tc->name);
     g_autofree char *uri = domain && domain->dm ? oriel_dm_process_get_spice_uri(domain->dm) : NULL;
 
-    if (!reply) {
-        oriel_hv_call_error(tc->call, ORIEL_HV_ERROR_GENERIC, "%s: expire_password: %s", tc->name, error->message);
+    if (tc->error) {
+        oriel_hv_call_error(tc->call, ORIEL_HV_ERROR_GENERIC, "%s", tc->error->message);
         ticket_call_free(tc);
         return;
     }
@@ -442,21 +444,31 @@ on_ticket_set(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
     OrielHvDomain *domain = oriel_hv_domain_lookup(tc->hv, tc->name);
 
-    if (!reply) {
-        oriel_hv_call_error(tc->call, ORIEL_HV_ERROR_GENERIC, "%s: set_password: %s", tc->name, error->message);
-        ticket_call_free(tc);
-        return;
-    }
-    /* Armed now, before any client can know the ticket: QMP events after
-     * this reply are links made with it (or with a later one). */
-    if (domain && domain->ticket_watch && domain->ticket_watch->generation == tc->generation && tc->one_time)
+    if (!reply && !tc->error)
+        tc->error = g_error_new(ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: set_password: %s", tc->name,
+                                error->message);
+    /* Armed now, before any client can know the ticket (the caller learns
+     * it once expire_password has answered too): QMP events after this
+     * reply are links made with it (or with a later one). */
+    if (reply && domain && domain->ticket_watch && domain->ticket_watch->generation == tc->generation &&
+        tc->one_time)
         domain->ticket_watch->armed = TRUE;
-    g_autoptr(JsonObject) arguments = json_object_new();
-    g_autofree char *time = g_strdup_printf("%" G_GINT64_FORMAT, tc->expires_at);
-    json_object_set_string_member(arguments, "protocol", "spice");
-    json_object_set_string_member(arguments, "time", time);
-    oriel_qmp_client_execute_async(ORIEL_QMP_CLIENT(source), "expire_password", arguments, QMP_TIMEOUT_MS, NULL,
-                                   on_ticket_expiry_set, tc);
+    if (--tc->replies_due == 0)
+        ticket_call_finish(tc);
+}
+
+static void
+on_ticket_expiry_set(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    TicketCall *tc = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
+
+    if (!reply && !tc->error)
+        tc->error = g_error_new(ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: expire_password: %s", tc->name,
+                                error->message);
+    if (--tc->replies_due == 0)
+        ticket_call_finish(tc);
 }
 
 /*
@@ -504,8 +516,21 @@ oriel_hv_domain_spice_ticket(OrielHvDomain *domain, guint expires_s, gboolean on
     tc->expires_at = (gint64)time(NULL) + expires_s;
     tc->one_time = one_time;
     tc->generation = watch->generation;
+    tc->replies_due = 2;
     g_autoptr(JsonObject) arguments = json_object_new();
     json_object_set_string_member(arguments, "protocol", "spice");
     json_object_set_string_member(arguments, "password", tc->ticket);
+    g_autoptr(JsonObject) expiry = json_object_new();
+    g_autofree char *time_text = g_strdup_printf("%" G_GINT64_FORMAT, tc->expires_at);
+    json_object_set_string_member(expiry, "protocol", "spice");
+    json_object_set_string_member(expiry, "time", time_text);
+    /* Pipelined: QMP runs the commands of one connection in order, so
+     * expire_password follows set_password without waiting a round trip
+     * for its reply (a ticket costs QEMU's main loop two commands either
+     * way; a burst of connects waited for both in turn).  Should
+     * set_password fail (QMP is up and SPICE on, checked above, so hardly
+     * ever), the expiry applies to the password already set: it lapses at
+     * this ticket's expiry, no later than a ticket issued now. */
     oriel_qmp_client_execute_async(qmp, "set_password", arguments, QMP_TIMEOUT_MS, NULL, on_ticket_set, tc);
+    oriel_qmp_client_execute_async(qmp, "expire_password", expiry, QMP_TIMEOUT_MS, NULL, on_ticket_expiry_set, tc);
 }

@@ -12,6 +12,7 @@
 struct _OrielBrokerDb {
     sqlite3 *handle;
     char *path;
+    GHashTable *statements; /* SQL text -> sqlite3_stmt, prepared once */
 };
 
 static const char schema[] =
@@ -40,11 +41,26 @@ sql_error(OrielBrokerDb *db, GError **error, const char *what)
     return FALSE;
 }
 
+static void
+statement_free(gpointer statement)
+{
+    sqlite3_finalize(statement);
+}
+
+/* Resets @statement (ending its read, dropping its bindings) for reuse. */
+static void
+statement_release(sqlite3_stmt *statement)
+{
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+}
+
 void
 oriel_broker_db_free(OrielBrokerDb *db)
 {
     if (!db)
         return;
+    g_clear_pointer(&db->statements, g_hash_table_unref);
     sqlite3_close(db->handle);
     g_free(db->path);
     g_free(db);
@@ -57,6 +73,7 @@ oriel_broker_db_open(const char *path, GError **error)
     char *message = NULL;
 
     db->path = g_strdup(path);
+    db->statements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, statement_free);
     /* Session hashes and the audit log are for root's eyes: the database
      * (and the -wal and -shm files SQLite derives from it) is 0600. */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -81,6 +98,23 @@ oriel_broker_db_open(const char *path, GError **error)
     return g_steal_pointer(&db);
 }
 
+/* @sql prepared: once per database, then reused (every request runs the
+ * same few statements).  Hand it back with statement_release(). */
+static sqlite3_stmt *
+statement_get(OrielBrokerDb *db, const char *sql)
+{
+    sqlite3_stmt *statement = g_hash_table_lookup(db->statements, sql);
+
+    if (statement)
+        return statement;
+    if (sqlite3_prepare_v3(db->handle, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, NULL) != SQLITE_OK) {
+        statement_release(statement);
+        return NULL;
+    }
+    g_hash_table_insert(db->statements, g_strdup(sql), statement);
+    return statement;
+}
+
 /* Runs @sql with text parameters (NULL binds NULL); @n of them. */
 static gboolean
 run(OrielBrokerDb *db, GError **error, const char *sql, int n, ...)
@@ -88,7 +122,8 @@ run(OrielBrokerDb *db, GError **error, const char *sql, int n, ...)
     sqlite3_stmt *statement = NULL;
     va_list args;
 
-    if (sqlite3_prepare_v2(db->handle, sql, -1, &statement, NULL) != SQLITE_OK)
+    statement = statement_get(db, sql);
+    if (!statement)
         return sql_error(db, error, "prepare");
     va_start(args, n);
     for (int i = 0; i < n; i++) {
@@ -100,7 +135,7 @@ run(OrielBrokerDb *db, GError **error, const char *sql, int n, ...)
     }
     va_end(args);
     int rc = sqlite3_step(statement);
-    sqlite3_finalize(statement);
+    statement_release(statement);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return sql_error(db, error, "write");
     return TRUE;
@@ -153,8 +188,8 @@ oriel_broker_db_session_lookup(OrielBrokerDb *db, const char *token_hash, gint64
     sqlite3_stmt *statement = NULL;
     gboolean found = FALSE;
 
-    if (sqlite3_prepare_v2(db->handle, "SELECT user, groups, expires FROM sessions WHERE token_hash = ? AND expires > ?",
-                           -1, &statement, NULL) != SQLITE_OK)
+    statement = statement_get(db, "SELECT user, groups, expires FROM sessions WHERE token_hash = ? AND expires > ?");
+    if (!statement)
         return FALSE;
     sqlite3_bind_text(statement, 1, token_hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(statement, 2, now);
@@ -164,7 +199,7 @@ oriel_broker_db_session_lookup(OrielBrokerDb *db, const char *token_hash, gint64
         *ret_expires = sqlite3_column_int64(statement, 2);
         found = TRUE;
     }
-    sqlite3_finalize(statement);
+    statement_release(statement);
     return found;
 }
 
@@ -174,15 +209,15 @@ oriel_broker_db_user_has_session(OrielBrokerDb *db, const char *user, gint64 now
     sqlite3_stmt *statement = NULL;
     gboolean found = TRUE; /* when in doubt, keep the desktop */
 
-    if (sqlite3_prepare_v2(db->handle, "SELECT 1 FROM sessions WHERE user = ? AND expires > ? LIMIT 1", -1,
-                           &statement, NULL) != SQLITE_OK)
+    statement = statement_get(db, "SELECT 1 FROM sessions WHERE user = ? AND expires > ? LIMIT 1");
+    if (!statement)
         return TRUE;
     sqlite3_bind_text(statement, 1, user, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(statement, 2, now);
     int rc = sqlite3_step(statement);
     if (rc == SQLITE_DONE)
         found = FALSE;
-    sqlite3_finalize(statement);
+    statement_release(statement);
     return found;
 }
 
@@ -206,14 +241,14 @@ oriel_broker_db_assignment_of(OrielBrokerDb *db, const char *pool, const char *u
     sqlite3_stmt *statement = NULL;
     char *desktop = NULL;
 
-    if (sqlite3_prepare_v2(db->handle, "SELECT desktop FROM assignments WHERE pool = ? AND user = ? ORDER BY desktop",
-                           -1, &statement, NULL) != SQLITE_OK)
+    statement = statement_get(db, "SELECT desktop FROM assignments WHERE pool = ? AND user = ? ORDER BY desktop");
+    if (!statement)
         return NULL;
     sqlite3_bind_text(statement, 1, pool, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(statement, 2, user, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(statement) == SQLITE_ROW)
         desktop = g_strdup((const char *)sqlite3_column_text(statement, 0));
-    sqlite3_finalize(statement);
+    statement_release(statement);
     return desktop;
 }
 
@@ -225,14 +260,15 @@ oriel_broker_db_assignments(OrielBrokerDb *db, const char *pool)
     const char *sql = pool ? "SELECT desktop, user FROM assignments WHERE pool = ?"
                            : "SELECT desktop, user FROM assignments";
 
-    if (sqlite3_prepare_v2(db->handle, sql, -1, &statement, NULL) != SQLITE_OK)
+    statement = statement_get(db, sql);
+    if (!statement)
         return table;
     if (pool)
         sqlite3_bind_text(statement, 1, pool, -1, SQLITE_TRANSIENT);
     while (sqlite3_step(statement) == SQLITE_ROW)
         g_hash_table_insert(table, g_strdup((const char *)sqlite3_column_text(statement, 0)),
                             g_strdup((const char *)sqlite3_column_text(statement, 1)));
-    sqlite3_finalize(statement);
+    statement_release(statement);
     return table;
 }
 
@@ -258,8 +294,8 @@ oriel_broker_db_pools(OrielBrokerDb *db, GError **error)
     GHashTable *table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     sqlite3_stmt *statement = NULL;
 
-    if (sqlite3_prepare_v2(db->handle, "SELECT name, definition FROM pools ORDER BY name", -1, &statement, NULL) !=
-        SQLITE_OK) {
+    statement = statement_get(db, "SELECT name, definition FROM pools ORDER BY name");
+    if (!statement) {
         g_hash_table_unref(table);
         sql_error(db, error, "read pools");
         return NULL;
@@ -267,7 +303,7 @@ oriel_broker_db_pools(OrielBrokerDb *db, GError **error)
     while (sqlite3_step(statement) == SQLITE_ROW)
         g_hash_table_insert(table, g_strdup((const char *)sqlite3_column_text(statement, 0)),
                             g_strdup((const char *)sqlite3_column_text(statement, 1)));
-    sqlite3_finalize(statement);
+    statement_release(statement);
     return table;
 }
 

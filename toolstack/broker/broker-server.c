@@ -1039,7 +1039,10 @@ broker_serve(Broker *broker, const OrielBrokerOptions *options, GError **error)
     if (!certificate)
         return FALSE;
     broker->auth_pool = g_thread_pool_new(auth_job_run, NULL, AUTH_THREADS, FALSE, error);
-    broker->desktop_pool = broker->auth_pool ? g_thread_pool_new(job_run, NULL, DESKTOP_THREADS, FALSE, error) : NULL;
+    /* Exclusive: its threads start now and stay, so a burst of connects
+     * after a quiet spell does not first spawn them (thread creation,
+     * fresh stacks and malloc arenas on the main loop's time). */
+    broker->desktop_pool = broker->auth_pool ? g_thread_pool_new(job_run, NULL, DESKTOP_THREADS, TRUE, error) : NULL;
     if (!broker->desktop_pool)
         return FALSE;
     broker->server = soup_server_new("tls-certificate", certificate, "server-header", "oriel-broker", NULL);
