@@ -11,7 +11,7 @@ packages="
   libsoup-3.0-dev
   qemu-system-x86 qemu-utils seabios ovmf
   busybox-static kmod cpio gzip xz-utils zstd dpkg-dev musl-tools
-  xvfb xauth xfonts-base xdotool xclip openssl python3 procps
+  xvfb xauth xfonts-base xdotool xclip openssl python3 procps iproute2
   libx11-dev libxfixes-dev libxrandr-dev x11-xserver-utils xserver-xephyr
   openbox x11-utils
   pulseaudio pulseaudio-utils libpulse-dev
