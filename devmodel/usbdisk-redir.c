@@ -922,7 +922,12 @@ usbdisk_redir_feed(UsbdiskRedir *redir, const guint8 *data, gsize len, GError **
     parse_input(redir);
     if (redir->write_failed)
         return write_error(redir, error);
-    return usbdisk_redir_flush(redir, error);
+    if (!usbdisk_redir_flush(redir, error))
+        return FALSE;
+    /* The answers are out; the host's next step is likely the data-in
+     * request of a READ just accepted: have its data ready. */
+    usbdisk_bot_read_ahead(redir->bot);
+    return TRUE;
 }
 
 gboolean

@@ -50,6 +50,13 @@ struct UsbdiskBot {
     guint64 image_offset;
     guint8 response[RESPONSE_MAX];
 
+    /* Read ahead of the host's data-in request: the image bytes at
+     * ahead_offset, of which ahead_pos are handed out already. */
+    guint8 *ahead;
+    gsize ahead_len;
+    gsize ahead_pos;
+    guint64 ahead_offset;
+
     /* Sense data of the last command that failed. */
     guint8 sense_key;
     guint8 asc;
@@ -93,6 +100,8 @@ usbdisk_bot_new(int image_fd, guint64 size_bytes, gboolean read_only, const char
 void
 usbdisk_bot_free(UsbdiskBot *bot)
 {
+    if (bot)
+        g_free(bot->ahead);
     g_free(bot);
 }
 
@@ -490,6 +499,14 @@ phase_error(UsbdiskBot *bot, gboolean host_in)
 }
 
 static void
+drop_read_ahead(UsbdiskBot *bot)
+{
+    g_clear_pointer(&bot->ahead, g_free);
+    bot->ahead_len = 0;
+    bot->ahead_pos = 0;
+}
+
+static void
 start_command(UsbdiskBot *bot, const guint8 *cbw)
 {
     gboolean host_in = (cbw[12] & 0x80) != 0;
@@ -504,6 +521,7 @@ start_command(UsbdiskBot *bot, const guint8 *cbw)
     bot->dev_done = 0;
     bot->status = USBDISK_CSW_PASSED;
     bot->from_image = FALSE;
+    drop_read_ahead(bot);
 
     if (lun != 0) {
         check_condition(bot, USBDISK_SENSE_ILLEGAL_REQUEST, USBDISK_ASC_LUN_NOT_SUPPORTED, 0);
@@ -628,6 +646,61 @@ read_data_in(UsbdiskBot *bot, guint8 *buf, gsize len)
     }
 }
 
+/* The next N bytes of the data-in stage from the read-ahead buffer, or
+ * NULL when it does not hold them (then the caller reads the image). */
+static guint8 *
+take_read_ahead(UsbdiskBot *bot, gsize n)
+{
+    guint8 *buf;
+
+    if (!bot->ahead || bot->ahead_offset + bot->ahead_pos != bot->image_offset + bot->dev_done ||
+        bot->ahead_len - bot->ahead_pos < n) {
+        drop_read_ahead(bot);
+        return NULL;
+    }
+    if (bot->ahead_pos == 0 && bot->ahead_len == n) {
+        buf = g_steal_pointer(&bot->ahead);
+        drop_read_ahead(bot);
+        return buf;
+    }
+    buf = g_memdup2(bot->ahead + bot->ahead_pos, n);
+    bot->ahead_pos += n;
+    if (bot->ahead_pos == bot->ahead_len)
+        drop_read_ahead(bot);
+    return buf;
+}
+
+void
+usbdisk_bot_read_ahead(UsbdiskBot *bot)
+{
+    if (bot->phase != PHASE_DATA_IN || !bot->from_image || bot->status != USBDISK_CSW_PASSED ||
+        bot->halt_in || bot->ahead)
+        return;
+    guint64 dev_left = bot->dev_length - bot->dev_done;
+    guint64 host_left = bot->host_length - bot->host_done;
+    gsize n = MIN(MIN(dev_left, host_left), USBDISK_BOT_MAX_CHUNK);
+    guint64 offset = bot->image_offset + bot->dev_done;
+    gsize done = 0;
+
+    if (n == 0)
+        return;
+    bot->ahead = g_malloc(n);
+    while (done < n) {
+        ssize_t r = pread(bot->fd, bot->ahead + done, n - done, offset + done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            /* The request reads again and reports what goes wrong. */
+            drop_read_ahead(bot);
+            return;
+        }
+        done += r;
+    }
+    bot->ahead_len = n;
+    bot->ahead_pos = 0;
+    bot->ahead_offset = offset;
+}
+
 static guint8 *
 build_csw(UsbdiskBot *bot, gsize requested, gsize *len)
 {
@@ -665,11 +738,16 @@ usbdisk_bot_bulk_in(UsbdiskBot *bot, gsize requested, guint8 **data, gsize *len)
             bot->phase = PHASE_CSW;
             return USBDISK_BULK_STALL;
         }
-        guint8 *buf = g_malloc(n);
+        guint8 *buf = NULL;
         if (bot->from_image)
-            read_data_in(bot, buf, n);
-        else
-            memcpy(buf, bot->response + bot->dev_done, n);
+            buf = take_read_ahead(bot, n);
+        if (!buf) {
+            buf = g_malloc(n);
+            if (bot->from_image)
+                read_data_in(bot, buf, n);
+            else
+                memcpy(buf, bot->response + bot->dev_done, n);
+        }
         bot->dev_done += n;
         bot->host_done += n;
         /* All the host asked for, or a short packet: the data stage ends. */
@@ -696,6 +774,7 @@ usbdisk_bot_mass_storage_reset(UsbdiskBot *bot)
 {
     bot->need_reset = FALSE;
     bot->phase = PHASE_CBW;
+    drop_read_ahead(bot);
 }
 
 void
@@ -705,6 +784,7 @@ usbdisk_bot_bus_reset(UsbdiskBot *bot)
     bot->halt_in = FALSE;
     bot->halt_out = FALSE;
     bot->phase = PHASE_CBW;
+    drop_read_ahead(bot);
     bot->prevent_removal = FALSE;
     set_sense(bot, USBDISK_SENSE_NO_SENSE, 0, 0);
 }

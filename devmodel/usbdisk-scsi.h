@@ -99,6 +99,11 @@ void usbdisk_bot_mass_storage_reset(UsbdiskBot *bot);
 /* USB bus reset: the whole function back to its initial state. */
 void usbdisk_bot_bus_reset(UsbdiskBot *bot);
 
+/* Reads the image data the current command's data-in stage will send next,
+ * so that it is ready when the host asks: call it while waiting for the
+ * host (after the CBW's answer went out).  Does nothing in other phases. */
+void usbdisk_bot_read_ahead(UsbdiskBot *bot);
+
 /* CLEAR_FEATURE / SET_FEATURE(ENDPOINT_HALT) on the bulk-in (in=TRUE) or
  * bulk-out endpoint.  A halt caused by an invalid CBW cannot be cleared
  * before a Bulk-Only Mass Storage Reset. */

@@ -415,6 +415,56 @@ test_read_chunked(Fixture *f, gconstpointer unused)
 }
 
 static void
+test_read_ahead(Fixture *f, gconstpointer unused)
+{
+    /* Read ahead after the CBW, as the helper does while the host takes
+     * the CBW's answer: the data stage then carries the same bytes, whole
+     * or in pieces, and a new command never gets the old command's data. */
+    guint8 cdb[10];
+    gsize len = 0;
+
+    read10_cdb(cdb, 0x28, 4, 8);
+    send_cbw(f, TRUE, 8 * 512, cdb, sizeof cdb);
+    usbdisk_bot_read_ahead(f->bot);
+    usbdisk_bot_read_ahead(f->bot); /* a second call changes nothing */
+    g_autofree guint8 *whole = bulk_in(f, 8 * 512, &len);
+    g_assert_cmpuint(len, ==, 8 * 512);
+    assert_image_pattern(whole, 4 * 512, len);
+    expect_csw(f, USBDISK_CSW_PASSED, 0);
+
+    read10_cdb(cdb, 0x28, 10, 4);
+    send_cbw(f, TRUE, 4 * 512, cdb, sizeof cdb);
+    usbdisk_bot_read_ahead(f->bot);
+    g_autofree guint8 *first = bulk_in(f, 700, &len);
+    g_assert_cmpuint(len, ==, 700);
+    assert_image_pattern(first, 10 * 512, len);
+    g_autofree guint8 *rest = bulk_in(f, 4 * 512, &len);
+    g_assert_cmpuint(len, ==, 4 * 512 - 700);
+    assert_image_pattern(rest, 10 * 512 + 700, len);
+    expect_csw(f, USBDISK_CSW_PASSED, 0);
+
+    /* Read ahead, then a reset and another READ elsewhere: the image's
+     * bytes for the new range, not the read-ahead ones. */
+    read10_cdb(cdb, 0x28, 20, 2);
+    send_cbw(f, TRUE, 1024, cdb, sizeof cdb);
+    usbdisk_bot_read_ahead(f->bot);
+    usbdisk_bot_mass_storage_reset(f->bot);
+    read10_cdb(cdb, 0x28, 30, 2);
+    send_cbw(f, TRUE, 1024, cdb, sizeof cdb);
+    g_autofree guint8 *other = bulk_in(f, 1024, &len);
+    g_assert_cmpuint(len, ==, 1024);
+    assert_image_pattern(other, 30 * 512, len);
+    expect_csw(f, USBDISK_CSW_PASSED, 0);
+
+    /* Outside a data-in stage it does nothing. */
+    usbdisk_bot_read_ahead(f->bot);
+    const guint8 tur[6] = { 0 };
+    run_none(f, tur, sizeof tur);
+    usbdisk_bot_read_ahead(f->bot);
+    expect_csw(f, USBDISK_CSW_PASSED, 0);
+}
+
+static void
 test_read_huge_request(Fixture *f, gconstpointer unused)
 {
     /* A bulk-in asking for far more than the command has gets exactly the
@@ -796,6 +846,7 @@ main(int argc, char **argv)
     ADD("read-capacity", fixture_setup_rw, test_read_capacity);
     ADD("read", fixture_setup_rw, test_read);
     ADD("read-chunked", fixture_setup_rw, test_read_chunked);
+    ADD("read-ahead", fixture_setup_rw, test_read_ahead);
     ADD("read-huge-request", fixture_setup_rw, test_read_huge_request);
     ADD("read-host-expects-more", fixture_setup_rw, test_read_host_expects_more);
     ADD("phase-error", fixture_setup_rw, test_phase_error);
