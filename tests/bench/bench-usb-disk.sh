@@ -9,6 +9,13 @@
 # usb-storage is a high-speed device.  Rounds interleave the three disks;
 # medians are reported, with the spread over rounds.
 #
+# Where the time goes is printed too: the CPU time of QEMU's main loop,
+# of the guest's vCPU thread and of the helper for each disk, per MiB read,
+# from /proc (QEMU runs with debug-threads=on so its threads are named).
+# Bulk-Only Transport runs one command at a time and dd waits for each, so
+# the guest's work and the transfer through QEMU's main loop add up; the
+# bound printed last is that sum's consequence.
+#
 #   bench-usb-disk.sh BUILD_DIR [ROUNDS]
 set -u
 
@@ -59,7 +66,27 @@ devices=$(guest bench 'for b in /sys/block/sd*; do echo "${b##*/} $(cat $b/devic
 redir=$(echo "$devices" | awk '$2 == "Oriel" && $3 == 480 { print $1 }')
 super=$(echo "$devices" | awk '$2 == "Oriel" && $3 == 5000 { print $1 }')
 native=$(echo "$devices" | awk '$2 == "QEMU" { print $1 }')
+native_speed=$(echo "$devices" | awk '$2 == "QEMU" { print $3 == 5000 ? "super speed" : "high speed" }')
 [ -n "$redir" ] && [ -n "$super" ] && [ -n "$native" ] || fail "cannot tell the disks apart: $devices"
+native_helper="" super_helper=$super_pid redir_helper=$helper_pid
+
+# cpu_ticks [HELPER_PID]: QEMU's main-loop thread, its vCPU threads and the
+# helper (0 without one), in clock ticks of user + system time.
+cpu_ticks() {
+    local t main=0 vcpu=0 helper=0
+    for t in /proc/"$qemu_pid"/task/*; do
+        local ticks
+        ticks=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$t/stat" 2>/dev/null) || continue
+        if [ "${t##*/}" = "$qemu_pid" ]; then
+            main=$((main + ticks))
+        elif grep -q '^CPU ' "$t/comm" 2>/dev/null; then
+            vcpu=$((vcpu + ticks))
+        fi
+    done
+    [ -n "${1:-}" ] && helper=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat")
+    echo "$main $vcpu $helper"
+}
+hz=$(getconf CLK_TCK)
 
 # Seconds for PASSES sequential reads of the whole 64 MiB of /dev/$1
 # (O_DIRECT: every pass goes to the device, no page cache). The clock is
@@ -83,6 +110,7 @@ stats() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) exit 1
 
 echo "rounds: $rounds, each reading the 64 MiB image $passes times per disk (dd bs=1M iflag=direct)"
 : >"$tmp/native.t"; : >"$tmp/redir.t"; : >"$tmp/super.t"; : >"$tmp/clock.t"
+: >"$tmp/native.cpu"; : >"$tmp/redir.cpu"; : >"$tmp/super.cpu"
 for round in $(seq "$rounds"); do
     # Interleaved, the order rotating, so drift in the machine's load
     # hits all alike.
@@ -92,8 +120,10 @@ for round in $(seq "$rounds"); do
     [ $((round % 3)) = 0 ] && order="redir native super"
     line="round $round:"
     for d in $order; do
-        eval "dev=\$$d"
+        eval "dev=\$$d helper=\$${d}_helper"
+        before=$(cpu_ticks "$helper")
         t=$(read_seconds "$dev") || fail "$d read of /dev/$dev failed"
+        echo "$before $(cpu_ticks "$helper")" >>"$tmp/$d.cpu"
         echo "$t" >>"$tmp/$d.t"
         line="$line $d ${t}s"
     done
@@ -113,7 +143,7 @@ report() { # LABEL FILE: rate of the median time, and of the slowest and fastest
     awk -v l="$1" -v m="$2" -v lo="$3" -v hi="$4" -v mb="$mb" 'BEGIN {
         printf "%-42s %7.1f MiB/s (median %.3f s; rounds %.1f .. %.1f MiB/s)\n", l, mb / m, m, mb / hi, mb / lo }'
 }
-report "QEMU usb-storage, high speed (reference):" "$tmp/native.t"
+report "QEMU usb-storage, $native_speed (reference):" "$tmp/native.t"
 report "oriel-usbdisk over usbredir, super speed:" "$tmp/super.t"
 report "oriel-usbdisk over usbredir, high speed:" "$tmp/redir.t"
 set -- $(stats <"$tmp/native.t") $(stats <"$tmp/super.t") $(stats <"$tmp/redir.t")
@@ -122,3 +152,24 @@ awk -v n="$1" -v s="$4" -v r="$7" -v nf="$2" -v sf="$5" -v rf="$8" 'BEGIN {
     printf "ratio (super speed, as orielctl usb-attach attaches on usbversion = 3): %.2f (target >= 0.70; fastest / fastest %.2f)\n", n / s, nf / sf
     printf "ratio at high speed: %.2f (fastest / fastest %.2f)\n", n / r, nf / rf
 }'
+
+# Milliseconds of CPU per MiB read, summed over all rounds: QEMU's main
+# loop, the vCPU, the helper; then the wall time per MiB.
+cpu_per_mib() { # CPU-FILE TIME-FILE
+    awk -v hz="$hz" -v mib="$((mb * rounds))" -v tfile="$2" 'BEGIN {
+            while ((getline t < tfile) > 0) wall += t }
+        { m += $4 - $1; v += $5 - $2; h += $6 - $3 }
+        END { printf "%.3f %.3f %.3f %.3f\n", m * 1000 / hz / mib, v * 1000 / hz / mib, h * 1000 / hz / mib, wall * 1000 / mib }' "$1"
+}
+echo "CPU per MiB read (ms): QEMU main loop, guest vCPU, helper; wall time per MiB"
+for d in native super redir; do
+    set -- $(cpu_per_mib "$tmp/$d.cpu" "$tmp/$d.t")
+    printf "  %-7s main %.2f  vCPU %.2f  helper %.2f  wall %.2f\n" "$d" "$1" "$2" "$3" "$4"
+    eval "${d}_main=\$1 ${d}_vcpu=\$2 ${d}_wall=\$4"
+done
+# QEMU 7.2 reads a chardev 4 KiB per main-loop pass, so the redirected
+# disk's main-loop time is a cost per byte; the native disk's vCPU time is
+# the guest's own share of any read.  One command at a time, they add up.
+awk -v nw="$native_wall" -v sm="$super_main" -v nv="$native_vcpu" 'BEGIN {
+    if (sm + nv > 0)
+        printf "bound for any Bulk-Only disk on this chardev (native wall / (super main loop + native vCPU)): %.2f\n", nw / (sm + nv) }'

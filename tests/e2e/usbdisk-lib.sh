@@ -33,7 +33,7 @@ start_qemu() {
     local name=$1 controller=$2
     shift 2
     # QEMU runs without G_DEBUG=fatal-warnings, which is for our programs.
-    env -u G_DEBUG qemu-system-x86_64 -name "guest=oriel-usbdisk-$name" \
+    env -u G_DEBUG qemu-system-x86_64 -name "guest=oriel-usbdisk-$name,debug-threads=on" \
         -nodefaults -no-user-config -display none -machine q35 -accel tcg -m 256 \
         -kernel "$guest/vmlinux" -initrd "$guest/initramfs.cpio.gz" \
         -append "console=ttyS0 quiet" \
