@@ -114,7 +114,8 @@ orielctl_cmd_dominfo(int argc, char **argv)
 
     if (!orielctl_parse_options("dominfo", "NAME", "Describe one domain as JSON.", NULL, &argc, &argv, 1, &status))
         return status;
-    g_autoptr(JsonNode) reply = orielctl_call("dominfo", "domain-info", orielctl_name_arguments(argv[1]));
+    g_autoptr(JsonObject) arguments = orielctl_name_arguments(argv[1]);
+    g_autoptr(JsonNode) reply = orielctl_call("dominfo", "domain-info", arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
     orielctl_print_json(reply);
