@@ -114,6 +114,23 @@ named_domain(OrielHv *hv, OrielHvCall **call, JsonObject *arguments, const ArgSp
     return find_domain(hv, call, arguments);
 }
 
+/* An optional duration in seconds, 1 to @max; FALSE after answering the
+ * call with InvalidArgument. */
+static gboolean
+seconds_argument(OrielHvCall **call, JsonObject *arguments, const char *name, gint64 fallback, gint64 max,
+                 guint *ret_seconds)
+{
+    gint64 seconds = json_object_get_int_member_with_default(arguments, name, fallback);
+
+    if (seconds < 1 || seconds > max) {
+        oriel_hv_call_error(g_steal_pointer(call), ORIEL_HV_ERROR_INVALID_ARGUMENT,
+                            "%s: must be 1 to %" G_GINT64_FORMAT " seconds", name, max);
+        return FALSE;
+    }
+    *ret_seconds = (guint)seconds;
+    return TRUE;
+}
+
 static gboolean
 require_state(OrielHvCall **call, OrielHvDomain *domain, const char *verb, OrielHvState a, OrielHvState b)
 {
@@ -335,23 +352,19 @@ cmd_domain_shutdown(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
         { "wait", ARG_BOOL, FALSE },
         { "timeout", ARG_INT, FALSE },
     };
+    guint timeout;
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
+    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)) ||
+        !seconds_argument(&call, arguments, "timeout", SHUTDOWN_TIMEOUT_DEFAULT_S, SHUTDOWN_TIMEOUT_MAX_S, &timeout))
         return;
-    gint64 timeout = json_object_get_int_member_with_default(arguments, "timeout", SHUTDOWN_TIMEOUT_DEFAULT_S);
-    if (timeout < 1 || timeout > SHUTDOWN_TIMEOUT_MAX_S) {
-        oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_ARGUMENT, "timeout: must be 1 to %d seconds",
-                            SHUTDOWN_TIMEOUT_MAX_S);
-        return;
-    }
     OrielHvDomain *domain = find_domain(hv, &call, arguments);
     if (!domain || !require_running(&call, domain, "shut down"))
         return;
     gboolean wait = json_object_get_boolean_member_with_default(arguments, "wait", FALSE);
     if (wait) {
-        oriel_hv_domain_shutdown(domain, (guint)timeout, call);
+        oriel_hv_domain_shutdown(domain, timeout, call);
     } else {
-        oriel_hv_domain_shutdown(domain, (guint)timeout, NULL);
+        oriel_hv_domain_shutdown(domain, timeout, NULL);
         oriel_hv_call_return_object(call, oriel_hv_domain_describe(domain, FALSE));
     }
 }
@@ -407,18 +420,15 @@ cmd_domain_spice_ticket(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
         { "expires", ARG_INT, FALSE },
         { "one_time", ARG_BOOL, FALSE },
     };
+    guint expires;
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
+    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)) ||
+        !seconds_argument(&call, arguments, "expires", 60, 24 * 3600, &expires))
         return;
     gboolean one_time = json_object_get_boolean_member_with_default(arguments, "one_time", FALSE);
-    gint64 expires = json_object_get_int_member_with_default(arguments, "expires", 60);
-    if (expires < 1 || expires > 24 * 3600) {
-        oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_ARGUMENT, "expires: must be 1 to 86400 seconds");
-        return;
-    }
     OrielHvDomain *domain = find_domain(hv, &call, arguments);
     if (domain && require_running(&call, domain, "issue a SPICE ticket for"))
-        oriel_hv_domain_spice_ticket(domain, (guint)expires, one_time, call);
+        oriel_hv_domain_spice_ticket(domain, expires, one_time, call);
 }
 
 static void
