@@ -104,6 +104,33 @@ find_domain(OrielHv *hv, OrielHvCall **call, JsonObject *arguments)
     return domain;
 }
 
+/* Checks the arguments, then finds the domain "name" names; NULL after
+ * answering the call. */
+static OrielHvDomain *
+named_domain(OrielHv *hv, OrielHvCall **call, JsonObject *arguments, const ArgSpec *specs, gsize n_specs)
+{
+    if (!check_arguments(call, arguments, specs, n_specs))
+        return NULL;
+    return find_domain(hv, call, arguments);
+}
+
+/* An optional duration in seconds, 1 to @max; FALSE after answering the
+ * call with InvalidArgument. */
+static gboolean
+seconds_argument(OrielHvCall **call, JsonObject *arguments, const char *name, gint64 fallback, gint64 max,
+                 guint *ret_seconds)
+{
+    gint64 seconds = json_object_get_int_member_with_default(arguments, name, fallback);
+
+    if (seconds < 1 || seconds > max) {
+        oriel_hv_call_error(g_steal_pointer(call), ORIEL_HV_ERROR_INVALID_ARGUMENT,
+                            "%s: must be 1 to %" G_GINT64_FORMAT " seconds", name, max);
+        return FALSE;
+    }
+    *ret_seconds = (guint)seconds;
+    return TRUE;
+}
+
 static gboolean
 require_state(OrielHvCall **call, OrielHvDomain *domain, const char *verb, OrielHvState a, OrielHvState b)
 {
@@ -177,9 +204,7 @@ cmd_domain_undefine(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
     g_autoptr(GError) error = NULL;
 
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, name_only, G_N_ELEMENTS(name_only));
     if (!domain)
         return;
     if (!domain->persistent) {
@@ -208,12 +233,10 @@ cmd_domain_rename(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
     };
     g_autoptr(GError) error = NULL;
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
-    const char *new_name = json_object_get_string_member(arguments, "new-name");
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, specs, G_N_ELEMENTS(specs));
     if (!domain)
         return;
+    const char *new_name = json_object_get_string_member(arguments, "new-name");
     /* QEMU's -name and the runtime dir carry the name: reattach checks it. */
     if (oriel_hv_domain_is_active(domain)) {
         oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_STATE, "cannot rename '%s' while it is %s; stop it first",
@@ -255,9 +278,7 @@ cmd_domain_rename(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 static void
 cmd_domain_log(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, name_only, G_N_ELEMENTS(name_only));
     if (!domain)
         return;
     g_autofree char *path = g_build_filename(hv->domains_runtime_dir, domain->name, "qemu.log", NULL);
@@ -311,9 +332,7 @@ cmd_domain_create(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 static void
 cmd_domain_start(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, name_only, G_N_ELEMENTS(name_only));
     if (!domain || !require_state(&call, domain, "start", ORIEL_HV_STATE_SHUTOFF, ORIEL_HV_STATE_SHUTOFF))
         return;
     oriel_hv_domain_start(domain, call);
@@ -333,23 +352,19 @@ cmd_domain_shutdown(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
         { "wait", ARG_BOOL, FALSE },
         { "timeout", ARG_INT, FALSE },
     };
+    guint timeout;
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
+    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)) ||
+        !seconds_argument(&call, arguments, "timeout", SHUTDOWN_TIMEOUT_DEFAULT_S, SHUTDOWN_TIMEOUT_MAX_S, &timeout))
         return;
-    gint64 timeout = json_object_get_int_member_with_default(arguments, "timeout", SHUTDOWN_TIMEOUT_DEFAULT_S);
-    if (timeout < 1 || timeout > SHUTDOWN_TIMEOUT_MAX_S) {
-        oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_ARGUMENT, "timeout: must be 1 to %d seconds",
-                            SHUTDOWN_TIMEOUT_MAX_S);
-        return;
-    }
     OrielHvDomain *domain = find_domain(hv, &call, arguments);
     if (!domain || !require_running(&call, domain, "shut down"))
         return;
     gboolean wait = json_object_get_boolean_member_with_default(arguments, "wait", FALSE);
     if (wait) {
-        oriel_hv_domain_shutdown(domain, (guint)timeout, call);
+        oriel_hv_domain_shutdown(domain, timeout, call);
     } else {
-        oriel_hv_domain_shutdown(domain, (guint)timeout, NULL);
+        oriel_hv_domain_shutdown(domain, timeout, NULL);
         oriel_hv_call_return_object(call, oriel_hv_domain_describe(domain, FALSE));
     }
 }
@@ -357,9 +372,7 @@ cmd_domain_shutdown(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 static void
 cmd_domain_destroy(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, name_only, G_N_ELEMENTS(name_only));
     if (!domain)
         return;
     if (!oriel_hv_domain_is_active(domain)) {
@@ -370,35 +383,33 @@ cmd_domain_destroy(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
     oriel_hv_domain_destroy(domain, call);
 }
 
+/* pause, unpause and reboot: one QMP command, in one state. */
+static void
+domain_qmp_in_state(OrielHv *hv, OrielHvCall *call, JsonObject *arguments, const char *verb, OrielHvState state,
+                    const char *qmp_command)
+{
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, name_only, G_N_ELEMENTS(name_only));
+    if (domain && require_state(&call, domain, verb, state, state))
+        oriel_hv_domain_qmp_simple(domain, qmp_command, call);
+}
+
 static void
 cmd_domain_pause(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
-    if (domain && require_state(&call, domain, "pause", ORIEL_HV_STATE_RUNNING, ORIEL_HV_STATE_RUNNING))
-        oriel_hv_domain_qmp_simple(domain, "stop", call);
+    domain_qmp_in_state(hv, call, arguments, "pause", ORIEL_HV_STATE_RUNNING, "stop");
 }
 
 static void
 cmd_domain_unpause(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
-    if (domain && require_state(&call, domain, "unpause", ORIEL_HV_STATE_PAUSED, ORIEL_HV_STATE_PAUSED))
-        oriel_hv_domain_qmp_simple(domain, "cont", call);
+    domain_qmp_in_state(hv, call, arguments, "unpause", ORIEL_HV_STATE_PAUSED, "cont");
 }
 
 static void
 cmd_domain_reboot(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
     /* A hard reset, as QMP system_reset: the test guest has no ACPI reboot path. */
-    if (domain && require_state(&call, domain, "reboot", ORIEL_HV_STATE_RUNNING, ORIEL_HV_STATE_RUNNING))
-        oriel_hv_domain_qmp_simple(domain, "system_reset", call);
+    domain_qmp_in_state(hv, call, arguments, "reboot", ORIEL_HV_STATE_RUNNING, "system_reset");
 }
 
 static void
@@ -409,18 +420,15 @@ cmd_domain_spice_ticket(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
         { "expires", ARG_INT, FALSE },
         { "one_time", ARG_BOOL, FALSE },
     };
+    guint expires;
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
+    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)) ||
+        !seconds_argument(&call, arguments, "expires", 60, 24 * 3600, &expires))
         return;
     gboolean one_time = json_object_get_boolean_member_with_default(arguments, "one_time", FALSE);
-    gint64 expires = json_object_get_int_member_with_default(arguments, "expires", 60);
-    if (expires < 1 || expires > 24 * 3600) {
-        oriel_hv_call_error(call, ORIEL_HV_ERROR_INVALID_ARGUMENT, "expires: must be 1 to 86400 seconds");
-        return;
-    }
     OrielHvDomain *domain = find_domain(hv, &call, arguments);
     if (domain && require_running(&call, domain, "issue a SPICE ticket for"))
-        oriel_hv_domain_spice_ticket(domain, (guint)expires, one_time, call);
+        oriel_hv_domain_spice_ticket(domain, expires, one_time, call);
 }
 
 static void
@@ -433,9 +441,7 @@ cmd_domain_sched_credit(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
     };
     g_autoptr(GError) error = NULL;
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, specs, G_N_ELEMENTS(specs));
     if (!domain || !require_running(&call, domain, "schedule"))
         return;
     gint64 weight = json_object_get_int_member_with_default(arguments, "weight", domain->sched_weight);
@@ -472,12 +478,11 @@ cmd_domain_mem_set(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
         { "memory", ARG_INT, TRUE },
     };
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, specs, G_N_ELEMENTS(specs));
+    if (!domain || !require_running(&call, domain, "set the memory of"))
         return;
     gint64 memory = json_object_get_int_member(arguments, "memory");
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
-    if (domain && require_running(&call, domain, "set the memory of"))
-        oriel_hv_domain_mem_set(domain, memory > 0 ? (guint64)memory : 0, call);
+    oriel_hv_domain_mem_set(domain, memory > 0 ? (guint64)memory : 0, call);
 }
 
 static void
@@ -509,12 +514,11 @@ cmd_domain_vcpu_set(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
         { "vcpus", ARG_INT, TRUE },
     };
 
-    if (!check_arguments(&call, arguments, specs, G_N_ELEMENTS(specs)))
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, specs, G_N_ELEMENTS(specs));
+    if (!domain || !require_running(&call, domain, "set the vCPUs of"))
         return;
     gint64 vcpus = json_object_get_int_member(arguments, "vcpus");
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
-    if (domain && require_running(&call, domain, "set the vCPUs of"))
-        oriel_hv_domain_vcpu_set(domain, vcpus > 0 && vcpus <= ORIEL_VCPUS_MAX ? (guint)vcpus : 0, call);
+    oriel_hv_domain_vcpu_set(domain, vcpus > 0 && vcpus <= ORIEL_VCPUS_MAX ? (guint)vcpus : 0, call);
 }
 
 /* ---- queries ---------------------------------------------------------------------- */
@@ -551,9 +555,7 @@ cmd_domain_list(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 static void
 cmd_domain_info(OrielHv *hv, OrielHvCall *call, JsonObject *arguments)
 {
-    if (!check_arguments(&call, arguments, name_only, G_N_ELEMENTS(name_only)))
-        return;
-    OrielHvDomain *domain = find_domain(hv, &call, arguments);
+    OrielHvDomain *domain = named_domain(hv, &call, arguments, name_only, G_N_ELEMENTS(name_only));
     if (domain)
         oriel_hv_call_return_object(call, oriel_hv_domain_describe(domain, TRUE));
 }

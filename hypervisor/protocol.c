@@ -324,23 +324,3 @@ oriel_hv_encode_event(const char *event, JsonObject *data, gint64 timestamp_us)
     json_builder_end_object(builder);
     return to_line(builder);
 }
-
-char *
-oriel_hv_encode_request(const char *execute, JsonObject *arguments, gint64 id)
-{
-    g_autoptr(JsonBuilder) builder = json_builder_new();
-
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "execute");
-    json_builder_add_string_value(builder, execute);
-    if (arguments) {
-        JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-        json_node_set_object(node, arguments);
-        json_builder_set_member_name(builder, "arguments");
-        json_builder_add_value(builder, node);
-    }
-    json_builder_set_member_name(builder, "id");
-    json_builder_add_int_value(builder, id);
-    json_builder_end_object(builder);
-    return to_line(builder);
-}

@@ -85,10 +85,11 @@ void oriel_hv_decoder_feed(OrielHvDecoder *decoder, const guint8 *data, gsize le
 /* Bytes held for an incomplete line. */
 gsize oriel_hv_decoder_pending(OrielHvDecoder *decoder);
 
-/* Encoders: each returns one line, with its trailing "\n". */
+/* Encoders: each returns one line, with its trailing "\n".  A request is
+ * a QMP command on the wire: clients encode it with
+ * oriel_qmp_codec_encode_command() (qmp-codec.h). */
 char *oriel_hv_encode_return(JsonNode *id, JsonNode *value);
 char *oriel_hv_encode_error(JsonNode *id, OrielHvError code, const char *desc);
 char *oriel_hv_encode_event(const char *event, JsonObject *data, gint64 timestamp_us);
-char *oriel_hv_encode_request(const char *execute, JsonObject *arguments, gint64 id);
 
 G_END_DECLS

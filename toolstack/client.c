@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "paths.h"
+#include "qmp-codec.h"
 
 G_DEFINE_QUARK(oriel-client-error-quark, oriel_client_error)
 
@@ -225,26 +226,12 @@ error_from_reply(JsonObject *message, GError **error)
 JsonNode *
 oriel_client_call(OrielClient *client, const char *command, JsonObject *arguments, GError **error)
 {
-    g_autoptr(JsonBuilder) builder = json_builder_new();
     gint64 id = client->next_id++;
     GOutputStream *output = g_io_stream_get_output_stream(G_IO_STREAM(client->connection));
     g_autoptr(GError) write_error = NULL;
+    /* orield's requests are QMP commands on the wire. */
+    g_autofree char *line = oriel_qmp_codec_encode_command(command, arguments, id);
 
-    json_builder_begin_object(builder);
-    json_builder_set_member_name(builder, "execute");
-    json_builder_add_string_value(builder, command);
-    if (arguments) {
-        JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-        json_node_set_object(node, arguments);
-        json_builder_set_member_name(builder, "arguments");
-        json_builder_add_value(builder, node);
-    }
-    json_builder_set_member_name(builder, "id");
-    json_builder_add_int_value(builder, id);
-    json_builder_end_object(builder);
-    g_autoptr(JsonNode) root = json_builder_get_root(builder);
-    g_autofree char *text = json_to_string(root, FALSE);
-    g_autofree char *line = g_strconcat(text, "\n", NULL);
     if (!g_output_stream_write_all(output, line, strlen(line), NULL, NULL, &write_error)) {
         g_set_error(error, ORIEL_CLIENT_ERROR, ORIEL_CLIENT_ERROR_UNREACHABLE, "cannot send to orield: %s",
                     write_error->message);

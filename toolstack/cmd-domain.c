@@ -19,59 +19,6 @@ report(const char *verb, const GError *error)
     return ORIELCTL_EXIT_ERROR;
 }
 
-/* Connects and calls; prints the error and returns NULL on failure. */
-static JsonNode *
-call(const char *verb, const char *command, JsonObject *arguments)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(OrielClient) client = oriel_client_connect_or_start(&error);
-    JsonNode *reply = client ? oriel_client_call(client, command, arguments, &error) : NULL;
-
-    if (!reply)
-        report(verb, error);
-    return reply;
-}
-
-static void
-print_json(JsonNode *node)
-{
-    g_autofree char *text = json_to_string(node, TRUE);
-    printf("%s\n", text);
-}
-
-/* Parses options; on --help or an error prints and returns FALSE with
- * *ret_status set. */
-static gboolean
-parse_options(const char *verb, const char *parameters, const char *summary, GOptionEntry *entries,
-              int *argc, char ***argv, guint want_args, int *ret_status)
-{
-    g_autoptr(GOptionContext) context = g_option_context_new(parameters);
-    g_autoptr(GError) error = NULL;
-
-    g_option_context_set_summary(context, summary);
-    if (entries)
-        g_option_context_add_main_entries(context, entries, NULL);
-    if (!g_option_context_parse(context, argc, argv, &error)) {
-        fprintf(stderr, "orielctl %s: %s\n", verb, error->message);
-        *ret_status = ORIELCTL_EXIT_USAGE;
-        return FALSE;
-    }
-    if ((guint)*argc != want_args + 1) {
-        fprintf(stderr, "Usage: orielctl %s %s\n", verb, parameters);
-        *ret_status = ORIELCTL_EXIT_USAGE;
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static JsonObject *
-name_arguments(const char *name)
-{
-    JsonObject *arguments = json_object_new();
-    json_object_set_string_member(arguments, "name", name);
-    return arguments;
-}
-
 /* ---- list and info ------------------------------------------------------------ */
 
 int
@@ -84,13 +31,13 @@ orielctl_cmd_list(int argc, char **argv)
     };
     int status;
 
-    if (!parse_options("list", "", "List domains, like xl list.", entries, &argc, &argv, 0, &status))
+    if (!orielctl_parse_options("list", "", "List domains, like xl list.", entries, &argc, &argv, 0, &status))
         return status;
-    g_autoptr(JsonNode) reply = call("list", "domain-list", NULL);
+    g_autoptr(JsonNode) reply = orielctl_call("list", "domain-list", NULL);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
     if (json) {
-        print_json(reply);
+        orielctl_print_json(reply);
         return ORIELCTL_EXIT_OK;
     }
     if (!JSON_NODE_HOLDS_ARRAY(reply)) {
@@ -128,13 +75,13 @@ orielctl_cmd_info(int argc, char **argv)
     };
     int status;
 
-    if (!parse_options("info", "", "Describe the host, like xl info.", entries, &argc, &argv, 0, &status))
+    if (!orielctl_parse_options("info", "", "Describe the host, like xl info.", entries, &argc, &argv, 0, &status))
         return status;
-    g_autoptr(JsonNode) reply = call("info", "host-info", NULL);
+    g_autoptr(JsonNode) reply = orielctl_call("info", "host-info", NULL);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
     if (json || !JSON_NODE_HOLDS_OBJECT(reply)) {
-        print_json(reply);
+        orielctl_print_json(reply);
         return ORIELCTL_EXIT_OK;
     }
     /* xl info's order; anything newer after. */
@@ -165,12 +112,13 @@ orielctl_cmd_dominfo(int argc, char **argv)
 {
     int status;
 
-    if (!parse_options("dominfo", "NAME", "Describe one domain as JSON.", NULL, &argc, &argv, 1, &status))
+    if (!orielctl_parse_options("dominfo", "NAME", "Describe one domain as JSON.", NULL, &argc, &argv, 1, &status))
         return status;
-    g_autoptr(JsonNode) reply = call("dominfo", "domain-info", name_arguments(argv[1]));
+    g_autoptr(JsonObject) arguments = orielctl_name_arguments(argv[1]);
+    g_autoptr(JsonNode) reply = orielctl_call("dominfo", "domain-info", arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
-    print_json(reply);
+    orielctl_print_json(reply);
     return ORIELCTL_EXIT_OK;
 }
 
@@ -193,13 +141,13 @@ orielctl_cmd_define(int argc, char **argv)
 {
     int status;
 
-    if (!parse_options("define", "FILE.cfg", "Define (or redefine) a domain from a config file.", NULL, &argc,
-                       &argv, 1, &status))
+    if (!orielctl_parse_options("define", "FILE.cfg", "Define (or redefine) a domain from a config file.", NULL, &argc,
+                                &argv, 1, &status))
         return status;
     JsonObject *arguments = config_arguments(argv[1]);
     if (!arguments)
         return ORIELCTL_EXIT_ERROR;
-    g_autoptr(JsonNode) reply = call("define", "domain-define", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("define", "domain-define", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -232,7 +180,7 @@ orielctl_create_with_daemon(const char *path)
 
     if (!arguments)
         return ORIELCTL_EXIT_ERROR;
-    g_autoptr(JsonNode) reply = call("create", "domain-create", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("create", "domain-create", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -246,10 +194,10 @@ simple_verb(const char *verb, const char *command, const char *summary, const ch
 {
     int status;
 
-    if (!parse_options(verb, "NAME", summary, NULL, &argc, &argv, 1, &status))
+    if (!orielctl_parse_options(verb, "NAME", summary, NULL, &argc, &argv, 1, &status))
         return status;
-    JsonObject *arguments = name_arguments(argv[1]);
-    g_autoptr(JsonNode) reply = call(verb, command, arguments);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
+    g_autoptr(JsonNode) reply = orielctl_call(verb, command, arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -311,13 +259,13 @@ orielctl_cmd_shutdown(int argc, char **argv)
     };
     int status;
 
-    if (!parse_options("shutdown", "NAME", "Press the domain's power button (ACPI); stop it after a timeout.",
-                       entries, &argc, &argv, 1, &status))
+    if (!orielctl_parse_options("shutdown", "NAME", "Press the domain's power button (ACPI); stop it after a timeout.",
+                                entries, &argc, &argv, 1, &status))
         return status;
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     json_object_set_boolean_member(arguments, "wait", wait);
     json_object_set_int_member(arguments, "timeout", timeout_s);
-    g_autoptr(JsonNode) reply = call("shutdown", "domain-shutdown", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("shutdown", "domain-shutdown", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -331,8 +279,8 @@ orielctl_cmd_events(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     int status;
 
-    if (!parse_options("events", "", "Follow orield's event stream (one JSON object per line).", NULL, &argc,
-                       &argv, 0, &status))
+    if (!orielctl_parse_options("events", "", "Follow orield's event stream (one JSON object per line).", NULL, &argc,
+                                &argv, 0, &status))
         return status;
     g_autoptr(OrielClient) client = oriel_client_connect_or_start(&error);
     g_autoptr(JsonNode) reply = client ? oriel_client_call(client, "subscribe-events", NULL, &error) : NULL;
@@ -365,20 +313,19 @@ orielctl_cmd_spice(int argc, char **argv)
     };
     int status;
 
-    if (!parse_options("spice", "NAME", "Print a spice:// URI with a fresh one-time ticket.", entries, &argc, &argv,
-                       1, &status))
+    if (!orielctl_parse_options("spice", "NAME", "Print a spice:// URI with a fresh one-time ticket.", entries, &argc,
+                                &argv, 1, &status))
         return status;
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     json_object_set_int_member(arguments, "expires", expires);
     if (one_time)
         json_object_set_boolean_member(arguments, "one_time", TRUE);
-    g_autoptr(JsonNode) reply = call("spice", "domain-spice-ticket", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("spice", "domain-spice-ticket", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
     if (json) {
-        g_autofree char *text = json_to_string(reply, TRUE);
-        printf("%s\n", text);
+        orielctl_print_json(reply);
         return ORIELCTL_EXIT_OK;
     }
     JsonObject *object = JSON_NODE_HOLDS_OBJECT(reply) ? json_node_get_object(reply) : NULL;
@@ -391,8 +338,8 @@ orielctl_cmd_spice(int argc, char **argv)
 char *
 orielctl_console_path(const char *name)
 {
-    JsonObject *arguments = name_arguments(name);
-    g_autoptr(JsonNode) reply = call("console", "domain-info", arguments);
+    JsonObject *arguments = orielctl_name_arguments(name);
+    g_autoptr(JsonNode) reply = orielctl_call("console", "domain-info", arguments);
     json_object_unref(arguments);
     if (!reply)
         return NULL;
@@ -419,15 +366,15 @@ orielctl_cmd_sched_credit(int argc, char **argv)
     };
     int status;
 
-    if (!parse_options("sched-credit", "NAME", "Show or set a domain's CPU weight and cap (cgroups).", entries, &argc,
-                       &argv, 1, &status))
+    if (!orielctl_parse_options("sched-credit", "NAME", "Show or set a domain's CPU weight and cap (cgroups).", entries,
+                                &argc, &argv, 1, &status))
         return status;
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     if (weight != -1)
         json_object_set_int_member(arguments, "weight", weight);
     if (cap != -1)
         json_object_set_int_member(arguments, "cap", cap);
-    g_autoptr(JsonNode) reply = call("sched-credit", "domain-sched-credit", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("sched-credit", "domain-sched-credit", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -464,16 +411,16 @@ orielctl_cmd_mem_set(int argc, char **argv)
     int status;
     gint64 memory = 0;
 
-    if (!parse_options("mem-set", "NAME SIZE", "Set a domain's balloon target (SIZE in MiB, or with m/g).", NULL,
-                       &argc, &argv, 2, &status))
+    if (!orielctl_parse_options("mem-set", "NAME SIZE", "Set a domain's balloon target (SIZE in MiB, or with m/g).",
+                                NULL, &argc, &argv, 2, &status))
         return status;
     if (!parse_size_mib(argv[2], &memory)) {
         fprintf(stderr, "orielctl mem-set: '%s' is not a size like 512, 512m or 1g\n", argv[2]);
         return ORIELCTL_EXIT_USAGE;
     }
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     json_object_set_int_member(arguments, "memory", memory);
-    g_autoptr(JsonNode) reply = call("mem-set", "domain-mem-set", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("mem-set", "domain-mem-set", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -486,18 +433,19 @@ orielctl_cmd_vcpu_pin(int argc, char **argv)
 {
     int status;
 
-    if (!parse_options("vcpu-pin", "NAME VCPU|all CPUS", "Pin a domain's vCPU threads to host CPUs (e.g. 0-1,^0).",
-                       NULL, &argc, &argv, 3, &status))
+    if (!orielctl_parse_options("vcpu-pin", "NAME VCPU|all CPUS",
+                                "Pin a domain's vCPU threads to host CPUs (e.g. 0-1,^0).", NULL, &argc, &argv, 3,
+                                &status))
         return status;
     gint64 vcpu = -1;
     if (!g_str_equal(argv[2], "all") && !g_ascii_string_to_signed(argv[2], 10, 0, 254, &vcpu, NULL)) {
         fprintf(stderr, "orielctl vcpu-pin: '%s' is not a vCPU number or 'all'\n", argv[2]);
         return ORIELCTL_EXIT_USAGE;
     }
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     json_object_set_int_member(arguments, "vcpu", vcpu);
     json_object_set_string_member(arguments, "cpus", argv[3]);
-    g_autoptr(JsonNode) reply = call("vcpu-pin", "domain-vcpu-pin", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("vcpu-pin", "domain-vcpu-pin", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -510,11 +458,11 @@ orielctl_cmd_rename(int argc, char **argv)
 {
     int status;
 
-    if (!parse_options("rename", "NAME NEW-NAME", "Rename a stopped domain.", NULL, &argc, &argv, 2, &status))
+    if (!orielctl_parse_options("rename", "NAME NEW-NAME", "Rename a stopped domain.", NULL, &argc, &argv, 2, &status))
         return status;
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     json_object_set_string_member(arguments, "new-name", argv[2]);
-    g_autoptr(JsonNode) reply = call("rename", "domain-rename", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("rename", "domain-rename", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -527,11 +475,11 @@ orielctl_cmd_log(int argc, char **argv)
 {
     int status;
 
-    if (!parse_options("log", "NAME", "Print the end of a running domain's device-model (QEMU) log.", NULL, &argc,
-                       &argv, 1, &status))
+    if (!orielctl_parse_options("log", "NAME", "Print the end of a running domain's device-model (QEMU) log.", NULL,
+                                &argc, &argv, 1, &status))
         return status;
-    JsonObject *arguments = name_arguments(argv[1]);
-    g_autoptr(JsonNode) reply = call("log", "domain-log", arguments);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
+    g_autoptr(JsonNode) reply = orielctl_call("log", "domain-log", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
@@ -546,16 +494,16 @@ orielctl_cmd_vcpu_set(int argc, char **argv)
     int status;
     gint64 vcpus = 0;
 
-    if (!parse_options("vcpu-set", "NAME VCPUS", "Hot-plug or unplug vCPUs (up to maxvcpus; hvm only).", NULL, &argc,
-                       &argv, 2, &status))
+    if (!orielctl_parse_options("vcpu-set", "NAME VCPUS", "Hot-plug or unplug vCPUs (up to maxvcpus; hvm only).", NULL,
+                                &argc, &argv, 2, &status))
         return status;
     if (!g_ascii_string_to_signed(argv[2], 10, 1, 255, &vcpus, NULL)) {
         fprintf(stderr, "orielctl vcpu-set: '%s' is not a vCPU count (1-255)\n", argv[2]);
         return ORIELCTL_EXIT_USAGE;
     }
-    JsonObject *arguments = name_arguments(argv[1]);
+    JsonObject *arguments = orielctl_name_arguments(argv[1]);
     json_object_set_int_member(arguments, "vcpus", vcpus);
-    g_autoptr(JsonNode) reply = call("vcpu-set", "domain-vcpu-set", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("vcpu-set", "domain-vcpu-set", arguments);
     json_object_unref(arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;

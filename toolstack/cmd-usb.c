@@ -10,42 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client.h"
-
-static JsonNode *
-usb_call(const char *verb, const char *command, JsonObject *arguments)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(OrielClient) client = oriel_client_connect_or_start(&error);
-    JsonNode *reply = client ? oriel_client_call(client, command, arguments, &error) : NULL;
-
-    if (!reply)
-        fprintf(stderr, "orielctl %s: %s\n", verb, error->message);
-    return reply;
-}
-
-static gboolean
-usb_parse(const char *verb, const char *parameters, const char *summary, GOptionEntry *entries, int *argc,
-          char ***argv, int want_args, int *ret_status)
-{
-    g_autoptr(GOptionContext) context = g_option_context_new(parameters);
-    g_autoptr(GError) error = NULL;
-
-    g_option_context_set_summary(context, summary);
-    if (entries)
-        g_option_context_add_main_entries(context, entries, NULL);
-    if (!g_option_context_parse(context, argc, argv, &error)) {
-        fprintf(stderr, "orielctl %s: %s\n", verb, error->message);
-        *ret_status = ORIELCTL_EXIT_USAGE;
-        return FALSE;
-    }
-    if (*argc != want_args + 1) {
-        fprintf(stderr, "Usage: orielctl %s %s\n", verb, parameters);
-        *ret_status = ORIELCTL_EXIT_USAGE;
-        return FALSE;
-    }
-    return TRUE;
-}
 
 static void
 print_attachment(JsonObject *object)
@@ -78,8 +42,9 @@ orielctl_cmd_usb_attach(int argc, char **argv)
     };
     int status;
 
-    if (!usb_parse("usb-attach", "NAME --disk IMG", "Attach a raw disk image to a running domain as a USB disk.",
-                   entries, &argc, &argv, 1, &status))
+    if (!orielctl_parse_options("usb-attach", "NAME --disk IMG",
+                                "Attach a raw disk image to a running domain as a USB disk.", entries, &argc, &argv, 1,
+                                &status))
         return status;
     if (!disk) {
         fprintf(stderr, "orielctl usb-attach: --disk IMG is required\n");
@@ -92,14 +57,13 @@ orielctl_cmd_usb_attach(int argc, char **argv)
     /* orield has its own working directory. */
     g_autofree char *cwd = g_get_current_dir();
     g_autofree char *absolute = g_canonicalize_filename(disk, cwd);
-    g_autoptr(JsonObject) arguments = json_object_new();
-    json_object_set_string_member(arguments, "name", argv[1]);
+    g_autoptr(JsonObject) arguments = orielctl_name_arguments(argv[1]);
     json_object_set_string_member(arguments, "disk", absolute);
     if (read_only)
         json_object_set_boolean_member(arguments, "read_only", TRUE);
     if (speed)
         json_object_set_string_member(arguments, "speed", speed);
-    g_autoptr(JsonNode) reply = usb_call("usb-attach", "domain-usb-attach", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("usb-attach", "domain-usb-attach", arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
     JsonObject *object = JSON_NODE_HOLDS_OBJECT(reply) ? json_node_get_object(reply) : NULL;
@@ -122,17 +86,15 @@ orielctl_cmd_usb_list(int argc, char **argv)
     };
     int status;
 
-    if (!usb_parse("usb-list", "NAME", "List the USB disks attached to a domain.", entries, &argc, &argv, 1,
-                   &status))
+    if (!orielctl_parse_options("usb-list", "NAME", "List the USB disks attached to a domain.", entries, &argc, &argv,
+                                1, &status))
         return status;
-    g_autoptr(JsonObject) arguments = json_object_new();
-    json_object_set_string_member(arguments, "name", argv[1]);
-    g_autoptr(JsonNode) reply = usb_call("usb-list", "domain-usb-list", arguments);
+    g_autoptr(JsonObject) arguments = orielctl_name_arguments(argv[1]);
+    g_autoptr(JsonNode) reply = orielctl_call("usb-list", "domain-usb-list", arguments);
     if (!reply)
         return ORIELCTL_EXIT_ERROR;
     if (json) {
-        g_autofree char *text = json_to_string(reply, TRUE);
-        printf("%s\n", text);
+        orielctl_print_json(reply);
         return ORIELCTL_EXIT_OK;
     }
     if (!JSON_NODE_HOLDS_ARRAY(reply)) {
@@ -154,12 +116,11 @@ orielctl_cmd_usb_detach(int argc, char **argv)
 {
     int status;
 
-    if (!usb_parse("usb-detach", "NAME ID", "Detach a USB disk (usb-list shows the IDs).", NULL, &argc, &argv, 2,
-                   &status))
+    if (!orielctl_parse_options("usb-detach", "NAME ID", "Detach a USB disk (usb-list shows the IDs).", NULL, &argc,
+                                &argv, 2, &status))
         return status;
-    g_autoptr(JsonObject) arguments = json_object_new();
-    json_object_set_string_member(arguments, "name", argv[1]);
+    g_autoptr(JsonObject) arguments = orielctl_name_arguments(argv[1]);
     json_object_set_string_member(arguments, "id", argv[2]);
-    g_autoptr(JsonNode) reply = usb_call("usb-detach", "domain-usb-detach", arguments);
+    g_autoptr(JsonNode) reply = orielctl_call("usb-detach", "domain-usb-detach", arguments);
     return reply ? ORIELCTL_EXIT_OK : ORIELCTL_EXIT_ERROR;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "xlcfg.h"
 
@@ -50,6 +51,20 @@ int orielctl_cmd_console(int argc, char **argv);
 char *orielctl_console_path(const char *name);
 /* create FILE.cfg without -F: the daemon starts it. */
 int orielctl_create_with_daemon(const char *path);
+
+/* cmd-common.c: shared by the verbs served by orield */
+/* Connects (starting orield when it is not running) and calls @command;
+ * @arguments is borrowed.  On failure prints "orielctl VERB: ..." and
+ * returns NULL. */
+JsonNode *orielctl_call(const char *verb, const char *command, JsonObject *arguments);
+/* Parses options and wants exactly @want_args operands; on --help or an
+ * error prints and returns FALSE with *ret_status set. */
+gboolean orielctl_parse_options(const char *verb, const char *parameters, const char *summary,
+                                GOptionEntry *entries, int *argc, char ***argv, guint want_args, int *ret_status);
+/* Prints @node as pretty JSON on stdout. */
+void orielctl_print_json(JsonNode *node);
+/* A new {"name": NAME} object. */
+JsonObject *orielctl_name_arguments(const char *name);
 
 /* Loads FILE.cfg, printing its warnings to stderr; on failure prints the
  * one-line error and returns NULL. */

@@ -9,6 +9,29 @@ probe="$build/tests/tools/spice-probe"
 
 echo "1..16"
 
+# The cgroup checks need what CI has: root and a cgroup hierarchy with the
+# cpu controller that this process may write (v2, or v1's cpu.shares), as
+# hypervisor/cgroup.c looks for it.  Decided here, not from orield's
+# answers, so that a cgroup bug in orield cannot pass for a host without
+# cgroups.  Where they cannot run they fail, saying why: a skip would read
+# as a pass.
+cgroup_cpu_root() {
+    local root=${ORIEL_CGROUP_ROOT:-/sys/fs/cgroup} dir
+    for dir in "$root" "$root/unified"; do
+        if [ -r "$dir/cgroup.controllers" ] && tr ' ' '\n' <"$dir/cgroup.controllers" | grep -qx cpu; then
+            echo "$dir"; return 0
+        fi
+    done
+    [ -e "$root/cpu/cpu.shares" ] && echo "$root/cpu"
+}
+cgroup_root=$(cgroup_cpu_root)
+no_cgroups=""
+if [ -z "$cgroup_root" ]; then
+    no_cgroups="this host has no cgroup cpu controller under ${ORIEL_CGROUP_ROOT:-/sys/fs/cgroup}; the cgroup checks need one (as in CI)"
+elif [ ! -w "$cgroup_root" ]; then
+    no_cgroups="$cgroup_root is not writable by uid $(id -u); the cgroup checks need root and a writable hierarchy (as in CI)"
+fi
+
 start_orield || { not_ok "orield starts"; exit 1; }
 
 write_cfg "$tmp/res.cfg" rs-desk "vcpus = 2" "maxvcpus = 3" "maxmem = 512" "cpu_weight = 512" 'cpus = "1"'
@@ -27,30 +50,28 @@ PY
 "$orielctl" sched-credit rs-desk >"$tmp/out" 2>&1
 status=$?
 dir=$(cgroup_dir)
-if [ "$status" -eq 0 ] && grep -Eq "^rs-desk +512 +0$" "$tmp/out"; then
-    if [ -n "$dir" ] && grep -qx "$pid" "$dir/cgroup.procs" &&
-       { [ "$(cat "$dir/cpu.shares" 2>/dev/null)" = 2048 ] || [ "$(cat "$dir/cpu.weight" 2>/dev/null)" = 200 ]; }; then
-        ok "cpu_weight = 512 from the config is applied at start in the domain's own cgroup"
-    else
-        not_ok "cpu_weight from the config applied" "dir=$dir" "$(cat "$tmp/out")"
-    fi
-elif grep -q "cgroup" "$tmp/out"; then
-    ok "cpu_weight: cgroups are not writable here, and sched-credit says so # SKIP $(cat "$tmp/out")"
+if [ -n "$no_cgroups" ]; then
+    not_ok "cpu_weight from the config applied in the domain's own cgroup" "$no_cgroups" \
+        "sched-credit said (status $status): $(cat "$tmp/out")"
+elif [ "$status" -eq 0 ] && grep -Eq "^rs-desk +512 +0$" "$tmp/out" &&
+     [ -n "$dir" ] && grep -qx "$pid" "$dir/cgroup.procs" &&
+     { [ "$(cat "$dir/cpu.shares" 2>/dev/null)" = 2048 ] || [ "$(cat "$dir/cpu.weight" 2>/dev/null)" = 200 ]; }; then
+    ok "cpu_weight = 512 from the config is applied at start in the domain's own cgroup"
 else
-    not_ok "sched-credit shows the weight" "status=$status" "$(cat "$tmp/out")"
+    not_ok "cpu_weight from the config applied in the domain's own cgroup" "status=$status dir=$dir" \
+        "$(cat "$tmp/out")"
 fi
 
-if [ -n "$dir" ]; then
-    "$orielctl" sched-credit -w 128 -c 50 rs-desk >"$tmp/out" 2>&1
-    if grep -Eq "^rs-desk +128 +50$" "$tmp/out" &&
-       { { [ "$(cat "$dir/cpu.shares" 2>/dev/null)" = 512 ] && [ "$(cat "$dir/cpu.cfs_quota_us")" = 50000 ]; } ||
-         { [ "$(cat "$dir/cpu.weight" 2>/dev/null)" = 50 ] && [ "$(cat "$dir/cpu.max")" = "50000 100000" ]; }; }; then
-        ok "sched-credit -w 128 -c 50 sets the cgroup's weight and cap"
-    else
-        not_ok "sched-credit -w -c" "$(cat "$tmp/out")" "$(grep . "$dir"/cpu.* 2>/dev/null | head)"
-    fi
+"$orielctl" sched-credit -w 128 -c 50 rs-desk >"$tmp/out" 2>&1
+if [ -n "$no_cgroups" ]; then
+    not_ok "sched-credit -w 128 -c 50 sets the cgroup's weight and cap" "$no_cgroups" "$(cat "$tmp/out")"
+elif [ -n "$dir" ] && grep -Eq "^rs-desk +128 +50$" "$tmp/out" &&
+     { { [ "$(cat "$dir/cpu.shares" 2>/dev/null)" = 512 ] && [ "$(cat "$dir/cpu.cfs_quota_us")" = 50000 ]; } ||
+       { [ "$(cat "$dir/cpu.weight" 2>/dev/null)" = 50 ] && [ "$(cat "$dir/cpu.max")" = "50000 100000" ]; }; }; then
+    ok "sched-credit -w 128 -c 50 sets the cgroup's weight and cap"
 else
-    ok "sched-credit -w -c # SKIP cgroups not writable"
+    not_ok "sched-credit -w 128 -c 50 sets the cgroup's weight and cap" "dir=$dir" "$(cat "$tmp/out")" \
+        "$([ -n "$dir" ] && grep . "$dir"/cpu.* 2>/dev/null | head)"
 fi
 
 "$orielctl" sched-credit -c 500 rs-desk >"$tmp/out" 2>&1
@@ -163,17 +184,21 @@ stop_orield_hard
 start_orield
 for _ in $(seq 100); do "$orielctl" list 2>/dev/null | grep -q " starting " || break; sleep 0.1; done
 "$orielctl" sched-credit rs-desk >"$tmp/out" 2>&1
-if [ -z "$dir" ] || grep -Eq "^rs-desk +128 +50$" "$tmp/out"; then
+if [ -n "$no_cgroups" ]; then
+    not_ok "sched-credit after a daemon restart shows the weight and cap in effect" "$no_cgroups" "$(cat "$tmp/out")"
+elif grep -Eq "^rs-desk +128 +50$" "$tmp/out"; then
     ok "sched-credit after a daemon restart shows the weight and cap in effect"
 else
-    not_ok "sched-credit after a daemon restart" "$(cat "$tmp/out")"
+    not_ok "sched-credit after a daemon restart shows the weight and cap in effect" "$(cat "$tmp/out")"
 fi
 
 "$orielctl" destroy rs-desk >/dev/null 2>&1
-if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+if [ -n "$no_cgroups" ]; then
+    not_ok "destroy removes the domain's cgroup" "$no_cgroups"
+elif [ -n "$dir" ] && [ ! -d "$dir" ]; then
     ok "destroy removes the domain's cgroup"
 else
-    not_ok "destroy removes the domain's cgroup" "$dir"
+    not_ok "destroy removes the domain's cgroup" "dir=$dir (empty: orield reported no cgroup)"
 fi
 
 finish_orield

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "qmp-codec.h"
 
 typedef struct {
     GPtrArray *commands;  /* of char *: execute, or "!Class" for an error */
@@ -214,8 +215,8 @@ test_encoders(void)
     g_assert_cmpint(json_object_get_int_member(timestamp, "seconds"), ==, 1234567890);
     g_assert_cmpint(json_object_get_int_member(timestamp, "microseconds"), ==, 123456);
 
-    /* A request the encoder writes decodes back. */
-    g_autofree char *request_line = oriel_hv_encode_request("domain-info", data, 42);
+    /* A request as clients encode it (a QMP command) decodes back. */
+    g_autofree char *request_line = oriel_qmp_codec_encode_command("domain-info", data, 42);
     g_autoptr(GError) error = NULL;
     g_autoptr(OrielHvRequest) request =
         oriel_hv_request_decode(request_line, strlen(request_line) - 1, NULL, &error);
