@@ -4,15 +4,16 @@
 # resets in place), QEMU replaced by orield (on_crash = "restart" after a
 # SIGKILL, on_poweroff = "restart" after the guest powers off): each time
 # the disks come back to the guest with the same IDs, image, read-only
-# flag, speed, port and helper, and read back the same bytes.  Destroy
-# still stops everything.  TAP output.
+# flag, speed, port and helper, and read back the same bytes.  A helper
+# that dies for good across a restart leaves its disk failed, with the
+# reason.  Destroy still stops everything.  TAP output.
 here=$(dirname "$0")
 . "$here/lib.sh"
 
 usbdisk=${ORIEL_USBDISK:-$build/devmodel/oriel-usbdisk}
 export ORIEL_USBDISK=$usbdisk
 
-echo "1..12"
+echo "1..13"
 
 if [ ! -x "$usbdisk" ]; then
     not_ok "oriel-usbdisk is built" "missing $usbdisk"
@@ -146,16 +147,40 @@ else
     not_ok "the disks come back after on_poweroff = restart" "$(why_not)"
 fi
 
-# 4. Detach still works on the new QEMU; the image is free again.
+# 4. usb1's helper dies once (restarted), then again as QEMU dies: usb1
+# comes back failed, with the reason; usb0 comes back as before.
+old_pid=$(pid_of_usb usb1)
+kill -9 "$old_pid"
+for _ in $(seq 100); do
+    new_pid=$(pid_of_usb usb1)
+    [ -n "$new_pid" ] && [ "$new_pid" != "$old_pid" ] && break
+    sleep 0.1
+done
+qemu1=$(qemu_pid_of ur)
+kill -9 "$qemu1" "$new_pid"
+wait_for_qemu "$qemu1"
+for _ in $(seq 100); do [ "$(listing | cut -d' ' -f2 | paste -sd' ')" = "attached failed" ] && break; sleep 0.2; done
+if guest_says ur ur-again && dev_a=$(guest_disk $sectors_a) &&
+   [ "$(gsh "sha256sum /dev/$dev_a" | cut -d' ' -f1)" = "$sha_a" ] &&
+   [ "$(listing | cut -d' ' -f1-2 | paste -sd' ')" = "usb0 attached usb1 failed" ] &&
+   "$orielctl" usb-list ur 2>&1 | grep -q "^usb1 .*(its helper ended twice" && [ -z "$(pid_of_usb usb1)" ] &&
+   [ "$(pid_of_usb usb0)" = "${helper_pids% *}" ] && [ "$(helpers)" = 1 ] &&
+   [ "$(record)" = "usb0 attached usb1 failed" ]; then
+    ok "a helper that dies a second time across a QEMU restart: failed, with the reason; the other disk is back"
+else
+    not_ok "a second helper death across a QEMU restart" "$(why_not)"
+fi
+
+# 5. Detach still works on the new QEMU; the image is free again.
 if "$orielctl" usb-detach ur usb1 2>"$tmp/detach.err" && [ "$(listing)" = "usb0 attached rw super usb.0-2 $tmp/a.img" ] &&
    [ "$(helpers)" = 1 ] && "$orielctl" usb-attach ur --disk "$tmp/b.img" >"$tmp/attach2.out" 2>&1 &&
    dev_b=$(guest_disk $sectors_b) && [ "$(gsh "sha256sum /dev/$dev_b" | cut -d' ' -f1)" = "$sha_b" ]; then
-    ok "usb-detach after the restarts: its helper ends; the image attaches again read-write"
+    ok "usb-detach of the failed disk; the image attaches again read-write and reads back"
 else
     not_ok "detach after the restarts" "$(cat "$tmp/detach.err" "$tmp/attach2.out" 2>/dev/null)" "$(why_not)"
 fi
 
-# 5. Destroy: every helper stops, the runtime dir goes.
+# 6. Destroy: every helper stops, the runtime dir goes.
 "$orielctl" destroy ur >/dev/null 2>&1
 for _ in $(seq 50); do [ "$(helpers)" = 0 ] && break; sleep 0.1; done
 if [ "$(helpers)" = 0 ] && [ ! -e "$ORIEL_RUNTIME_DIR/domains/ur" ]; then
