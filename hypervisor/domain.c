@@ -444,7 +444,9 @@ on_started(GObject *source, GAsyncResult *result, gpointer user_data)
             return;
         }
         g_clear_pointer(&domain->dm, oriel_dm_process_free);
-        oriel_hv_usb_domain_stopped(domain); /* what a failed restart kept */
+        /* What a failed restart kept, and the runtime dir it kept. */
+        oriel_hv_usb_domain_stopped(domain);
+        remove_runtime_record(domain);
         domain->spice_port = 0;
         domain->domid = 0;
         domain->stop_requested = FALSE;
