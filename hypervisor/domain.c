@@ -341,8 +341,6 @@ on_dm_exit(OrielDmProcess *dm, OrielDmEnd end, int wait_status, gpointer user_da
 
     g_message("domain %s (id %u): QEMU ended: %s", domain->name, domain->domid, reason);
     drop_dm(domain);
-    oriel_hv_usb_domain_stopped(domain);
-    remove_runtime_record(domain);
     oriel_hv_cgroup_remove(domain->cgroup_path);
     g_clear_pointer(&domain->cgroup_path, g_free);
     g_clear_handle_id(&domain->shutdown_timer_id, g_source_remove);
@@ -362,6 +360,12 @@ on_dm_exit(OrielDmProcess *dm, OrielDmEnd end, int wait_status, gpointer user_da
                   RESTARTS_MAX, (int)(RESTART_WINDOW_US / G_USEC_PER_SEC));
         action = ORIEL_ACTION_DESTROY;
     }
+    /* USB disks stay plugged across a restart, like in a rebooting PC. */
+    if (action == ORIEL_ACTION_RESTART)
+        oriel_hv_usb_domain_restarting(domain);
+    else
+        oriel_hv_usb_domain_stopped(domain);
+    remove_runtime_record(domain);
     switch (action) {
     case ORIEL_ACTION_DESTROY:
         finish_stopped(domain, reason);
@@ -440,6 +444,9 @@ on_started(GObject *source, GAsyncResult *result, gpointer user_data)
             return;
         }
         g_clear_pointer(&domain->dm, oriel_dm_process_free);
+        /* What a failed restart kept, and the runtime dir it kept. */
+        oriel_hv_usb_domain_stopped(domain);
+        remove_runtime_record(domain);
         domain->spice_port = 0;
         domain->domid = 0;
         domain->stop_requested = FALSE;
@@ -475,6 +482,8 @@ on_started(GObject *source, GAsyncResult *result, gpointer user_data)
     return_calls(&domain->start_waiters, domain);
     if (domain->stop_requested) /* destroyed while starting */
         oriel_dm_process_kill(domain->dm);
+    else
+        oriel_hv_usb_domain_started(domain);
 }
 
 static gboolean

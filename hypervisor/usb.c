@@ -8,7 +8,12 @@
  *   detaching  device_del sent, waiting for DEVICE_DELETED, then
  *              chardev-remove and the helper's exit
  *   failed     the helper died; it is restarted once on the same socket
- *              (the chardev reconnects by itself), then left failed
+ *              (the chardev reconnects by itself), then left failed; or a
+ *              re-plug failed.  The reason is in usb-list.
+ * When orield replaces the domain's QEMU (a "restart" policy), the
+ * attachments stay, like a USB stick in a rebooting PC: their helpers keep
+ * running (and keep the image locked), and once the new QEMU's QMP is up
+ * each is plugged into it again (attaching, then attached) on its port.
  * Each attachment is reference counted: QMP replies, timers and process
  * watches hold a reference, and an attachment whose domain let go of it
  * (domain == NULL) ignores whatever still arrives.
@@ -62,6 +67,8 @@ typedef struct {
     char *log_path;
     UsbState state;
     gboolean restarted;
+    gboolean replugging;    /* attaching again into a restarted QEMU */
+    char *failure;          /* why it is failed, or NULL */
 
     GPid pid;               /* the helper, 0 when none */
     guint64 pid_start;      /* /proc/PID/stat starttime, against PID reuse */
@@ -95,6 +102,7 @@ attachment_unref(UsbAttachment *att)
     g_free(att->disk);
     g_free(att->socket_path);
     g_free(att->log_path);
+    g_free(att->failure);
     g_free(att);
 }
 
@@ -293,6 +301,8 @@ describe(UsbAttachment *att)
     json_object_set_int_member(object, "port", att->port);
     if (att->pid > 0)
         json_object_set_int_member(object, "pid", att->pid);
+    if (att->state == USB_FAILED && att->failure)
+        json_object_set_string_member(object, "reason", att->failure);
     return object;
 }
 
@@ -648,6 +658,36 @@ abandon_attach(UsbAttachment *att, const char *step, const GError *error)
     remove_attachment(att);
 }
 
+/* A re-plug into a restarted QEMU failed: the attachment stays, failed
+ * with the reason, its helper stopped (the image is free again). */
+static void
+replug_failed(UsbAttachment *att, const char *step, const GError *error)
+{
+    OrielQmpClient *qmp = domain_qmp(att->domain);
+
+    g_free(att->failure);
+    att->failure = g_strdup_printf("re-plug into the restarted QEMU: %s: %s", step, error->message);
+    g_message("domain %s: USB disk %s: %s", att->domain->name, att->id, att->failure);
+    if (qmp && att->chardev_added)
+        qmp_remove_quietly(qmp, "chardev-remove", "id", att->qemu_id);
+    att->chardev_added = FALSE;
+    att->replugging = FALSE;
+    att->state = USB_FAILED;
+    stop_helper(att, FALSE);
+    save_record(att->domain);
+}
+
+/* The attach goes on: the reply is from the QMP of the domain's current QEMU
+ * (a re-plug's replies from a QEMU that ended since are stale). */
+static gboolean
+attach_goes_on(UsbAttachment *att, GObject *source)
+{
+    if (!att->domain || att->state != USB_ATTACHING)
+        return FALSE;
+    return !att->replugging ||
+           (att->domain->dm && source == (GObject *)oriel_dm_process_get_qmp(att->domain->dm));
+}
+
 static void
 on_device_added(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -655,14 +695,18 @@ on_device_added(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
 
-    if (att->domain && att->state == USB_ATTACHING) {
-        if (!reply) {
+    if (attach_goes_on(att, source)) {
+        if (!reply && att->replugging) {
+            replug_failed(att, "device_add", error);
+        } else if (!reply) {
             abandon_attach(att, "device_add", error);
         } else {
             att->state = USB_ATTACHED;
             save_record(att->domain);
-            g_message("domain %s: USB disk %s attached: %s%s on port %u", att->domain->name, att->id, att->disk,
+            g_message("domain %s: USB disk %s %s: %s%s on port %u", att->domain->name, att->id,
+                      att->replugging ? "plugged into the new QEMU" : "attached", att->disk,
                       att->read_only ? " (read-only)" : "", att->port);
+            att->replugging = FALSE;
             if (att->call)
                 oriel_hv_call_return_object(g_steal_pointer(&att->call), describe(att));
         }
@@ -677,8 +721,10 @@ on_chardev_added(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) reply = oriel_qmp_client_execute_finish(ORIEL_QMP_CLIENT(source), result, &error);
 
-    if (att->domain && att->state == USB_ATTACHING) {
-        if (!reply) {
+    if (attach_goes_on(att, source)) {
+        if (!reply && att->replugging) {
+            replug_failed(att, "chardev-add", error);
+        } else if (!reply) {
             abandon_attach(att, "chardev-add", error);
         } else {
             att->chardev_added = TRUE;
@@ -976,26 +1022,33 @@ helper_ended(UsbAttachment *att)
     }
     if (att->helper_stopping)
         return;
-    if (att->state == USB_ATTACHING) {
+    if (att->state == USB_ATTACHING && !att->replugging) {
         g_set_error(&error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "the helper exited at once (see %s)",
                     att->log_path);
         abandon_attach(att, "oriel-usbdisk", error);
         return;
     }
-    if (att->state != USB_ATTACHED)
+    if (att->state != USB_ATTACHED && att->state != USB_ATTACHING)
         return;
+    /* Attached, or waiting to be plugged into a restarted QEMU. */
+    UsbState state = att->state;
     att->state = USB_FAILED;
+    g_clear_pointer(&att->failure, g_free);
     if (!att->restarted) {
         /* Once: a helper that keeps dying is left failed. */
         att->restarted = TRUE;
         if (spawn_helper(att, &error)) {
-            att->state = USB_ATTACHED;
+            att->state = state;
             g_message("domain %s: USB disk %s: helper restarted as %d", att->domain->name, att->id, (int)att->pid);
         } else {
-            g_message("domain %s: USB disk %s: %s", att->domain->name, att->id, error->message);
+            att->failure = g_strdup_printf("its helper ended and did not start again: %s", error->message);
         }
     } else {
-        g_message("domain %s: USB disk %s failed (its helper ended twice)", att->domain->name, att->id);
+        att->failure = g_strdup_printf("its helper ended twice (see %s)", att->log_path);
+    }
+    if (att->failure) {
+        att->replugging = FALSE;
+        g_message("domain %s: USB disk %s failed: %s", att->domain->name, att->id, att->failure);
     }
     save_record(att->domain);
 }
@@ -1208,6 +1261,77 @@ oriel_hv_usb_domain_stopped(OrielHvDomain *domain)
 }
 
 void
+oriel_hv_usb_domain_restarting(OrielHvDomain *domain)
+{
+    g_autoptr(GPtrArray) list = NULL;
+    guint kept = 0;
+
+    if (!domain->usb)
+        return;
+    /* A copy: an attach in flight leaves the list. */
+    list = g_ptr_array_new_with_free_func((GDestroyNotify)attachment_unref);
+    for (guint i = 0; i < domain->usb->len; i++)
+        g_ptr_array_add(list, attachment_ref(domain->usb->pdata[i]));
+    for (guint i = 0; i < list->len; i++) {
+        UsbAttachment *att = list->pdata[i];
+        if (!att->domain)
+            continue;
+        att->chardev_added = FALSE; /* the chardev went with QEMU */
+        switch (att->state) {
+        case USB_ATTACHING:
+            if (att->replugging) {
+                kept++; /* plugged into the next QEMU instead */
+                break;
+            }
+            answer_error(att, ORIEL_HV_ERROR_GENERIC, "the domain's QEMU restarted during the attach");
+            stop_helper(att, FALSE);
+            remove_attachment(att);
+            break;
+        case USB_DETACHING:
+            /* Nothing left in QEMU to remove: the helper's end finishes it. */
+            if (!att->helper_stopping) {
+                clear_qmp_wait(att);
+                g_clear_handle_id(&att->timeout_id, g_source_remove);
+                stop_helper_then_finish(att);
+            }
+            break;
+        case USB_ATTACHED:
+            att->state = USB_ATTACHING;
+            att->replugging = TRUE;
+            kept++;
+            break;
+        case USB_FAILED:
+            kept++; /* stays failed, and can be detached */
+            break;
+        }
+    }
+    if (kept > 0)
+        g_message("domain %s: keeping its %u USB disk(s) for the new QEMU", domain->name, kept);
+    if (domain->usb && domain->usb->len == 0)
+        g_clear_pointer(&domain->usb, g_ptr_array_unref);
+    save_record(domain);
+}
+
+void
+oriel_hv_usb_domain_started(OrielHvDomain *domain)
+{
+    OrielQmpClient *qmp = domain_qmp(domain);
+
+    for (guint i = 0; domain->usb && i < domain->usb->len; i++) {
+        UsbAttachment *att = domain->usb->pdata[i];
+        if (att->state != USB_ATTACHING || !att->replugging)
+            continue;
+        if (!qmp) {
+            g_autoptr(GError) error = g_error_new_literal(ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC,
+                                                          "QMP is not connected");
+            replug_failed(att, "chardev-add", error);
+            continue;
+        }
+        add_chardev(att, qmp);
+    }
+}
+
+void
 oriel_hv_usb_forget(OrielHvDomain *domain)
 {
     release_all(domain, FALSE, "the daemon is stopping");
@@ -1275,6 +1399,9 @@ attachment_from_record(OrielHvDomain *domain, JsonObject *object, GError **error
     att->speed = g_str_equal(speed, "super") ? ORIEL_HV_USB_SPEED_SUPER : ORIEL_HV_USB_SPEED_HIGH;
     att->port = (guint)port;
     att->restarted = json_object_get_boolean_member_with_default(object, "restarted", FALSE);
+    const char *reason = json_object_get_string_member_with_default(object, "reason", NULL);
+    if (reason && strlen(reason) <= USB_DISK_PATH_MAX + 200 && g_utf8_validate(reason, -1, NULL))
+        att->failure = g_strdup(reason);
     att->pidfd = -1;
     att->socket_path = g_strdup_printf("%s/%s.sock", dir, id);
     att->log_path = g_strdup_printf("%s/%s.log", dir, id);

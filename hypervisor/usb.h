@@ -59,6 +59,12 @@ void oriel_hv_cmd_domain_usb_list(OrielHv *hv, OrielHvCall *call, JsonObject *ar
 /* Hooks of the domain's lifecycle (domain.c). */
 /* QEMU is gone: stop every helper, fail pending calls, forget the record. */
 void oriel_hv_usb_domain_stopped(OrielHvDomain *domain);
+/* QEMU is gone and orield starts a new one (a "restart" policy): keep the
+ * attachments and their helpers, to be plugged in again. */
+void oriel_hv_usb_domain_restarting(OrielHvDomain *domain);
+/* The new QEMU's QMP is up: plug in what oriel_hv_usb_domain_restarting()
+ * kept; a failed re-plug leaves that attachment failed, with the reason. */
+void oriel_hv_usb_domain_started(OrielHvDomain *domain);
 /* After a reattach: re-adopt the helpers of RUNTIME/domains/NAME/usb.json
  * (@qemu_running), or stop them and remove the record (QEMU is gone). */
 void oriel_hv_usb_recover(OrielHvDomain *domain, gboolean qemu_running);

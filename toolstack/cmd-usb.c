@@ -20,11 +20,14 @@ print_attachment(JsonObject *object)
                                                         port)
                                       : g_strdup("-");
 
-    printf("%-6s %-10s %-3s %-6s %-9s %s\n", json_object_get_string_member_with_default(object, "id", "?"),
+    const char *reason = json_object_get_string_member_with_default(object, "reason", NULL);
+
+    printf("%-6s %-10s %-3s %-6s %-9s %s%s%s%s\n", json_object_get_string_member_with_default(object, "id", "?"),
            json_object_get_string_member_with_default(object, "state", "?"),
            json_object_get_boolean_member_with_default(object, "read_only", FALSE) ? "ro" : "rw",
            json_object_get_string_member_with_default(object, "speed", "?"), where,
-           json_object_get_string_member_with_default(object, "disk", "?"));
+           json_object_get_string_member_with_default(object, "disk", "?"), reason ? " (" : "",
+           reason ? reason : "", reason ? ")" : "");
 }
 
 int
