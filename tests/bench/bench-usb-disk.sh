@@ -173,3 +173,10 @@ done
 awk -v nw="$native_wall" -v sm="$super_main" -v nv="$native_vcpu" 'BEGIN {
     if (sm + nv > 0)
         printf "bound for any Bulk-Only disk on this chardev (native wall / (super main loop + native vCPU)): %.2f\n", nw / (sm + nv) }'
+# A protocol with commands queued (UAS) could overlap the three, but not
+# beyond one thread for QEMU's main loop and the machine's cores for all.
+set -- $(cpu_per_mib "$tmp/super.cpu" "$tmp/super.t")
+awk -v nw="$native_wall" -v m="$1" -v v="$2" -v h="$3" -v cores="$(nproc)" 'BEGIN {
+    need = (m + v + h) / cores; if (m > need) need = m
+    if (need > 0)
+        printf "bound with any overlap on %d cores (native wall / max(main loop, (main + vCPU + helper) / cores)): %.2f\n", cores, nw / need }'
