@@ -1,11 +1,12 @@
 # Shared by the end-to-end test scripts (and a benchmark): TAP helpers,
 # the tools a script needs, LeakSanitizer's suppressions, an Xvfb, a QEMU
 # running the test guest, and a desktop run by `orielctl create -F`.
-# Sourced after the script has set $tmp (its own mktemp -d); nothing here
+# Sourced once the script has set $build, $guest and $tmp (its own
+# mktemp -d); nothing here
 # sets a trap: each script's cleanup kills what it started, by pid
 # (kill_pids, kill_desktop help).
 # shellcheck shell=bash
-# The caller's $tmp and $guest; what is set here is for the caller to read.
+# The caller's $build, $guest and $tmp; what is set here is for the caller to read.
 # shellcheck disable=SC2154,SC2034
 
 # ---- TAP ------------------------------------------------------------------
@@ -116,7 +117,7 @@ start_guest_qemu() {
 # wait_guest_shell SERIAL-SOCKET [SECONDS]: the guest's shell answers on its
 # console (default 180 s).
 wait_guest_shell() {
-    "$ORIEL_BUILD_DIR/tests/tools/guest-console" "$1" --timeout "${2:-180}" --wait-ready \
+    "$build/tests/tools/guest-console" "$1" --timeout "${2:-180}" --wait-ready \
         >/dev/null 2>&1
 }
 
@@ -131,7 +132,7 @@ start_desktop() {
     local cfg=$1 line
     shift
     mkfifo "$tmp/create.out"
-    "$ORIEL_BUILD_DIR/toolstack/orielctl" create -F --ticket-file "$tmp/ticket" "$@" "$cfg" \
+    "$build/toolstack/orielctl" create -F --ticket-file "$tmp/ticket" "$@" "$cfg" \
         >"$tmp/create.out" 2>"$tmp/create.err" &
     create=$!
     exec 3<"$tmp/create.out"
