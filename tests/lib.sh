@@ -70,13 +70,13 @@ kill_pids() {
 
 # ---- Xvfb -----------------------------------------------------------------
 
-# start_xvfb [SCREEN]: an Xvfb (SCREEN default 1280x1024x24) on a display it
+# start_xvfb SCREEN: an Xvfb with screen SCREEN (WxHxDEPTH) on a display it
 # picks itself and tells us (-displayfd); its pid in $xvfb, its output in
 # $tmp/xvfb.log; exports DISPLAY.  False when it did not start in 30 s.
 start_xvfb() {
     rm -f "$tmp/displayfd"
     mkfifo "$tmp/displayfd"
-    Xvfb -displayfd 5 -screen 0 "${1:-1280x1024x24}" -nolisten tcp -noreset \
+    Xvfb -displayfd 5 -screen 0 "$1" -nolisten tcp -noreset \
         5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
     xvfb=$!
     local display=""
