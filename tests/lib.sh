@@ -1,12 +1,11 @@
 # Shared by the end-to-end test scripts (and a benchmark): TAP helpers,
 # the tools a script needs, LeakSanitizer's suppressions, an Xvfb, a QEMU
 # running the test guest, and a desktop run by `orielctl create -F`.
-# Sourced once the script has set $build, $guest and $tmp (its own
-# mktemp -d); nothing here
-# sets a trap: each script's cleanup kills what it started, by pid
-# (kill_pids, kill_desktop help).
+# The functions use the script's $build, $guest and $tmp (its own
+# mktemp -d).  Nothing here sets a trap: each script's cleanup kills what
+# it started, by pid (kill_pids and kill_desktop help).
 # shellcheck shell=bash
-# The caller's $build, $guest and $tmp; what is set here is for the caller to read.
+# Those variables are the caller's; what is set here is for it to read.
 # shellcheck disable=SC2154,SC2034
 
 # ---- TAP ------------------------------------------------------------------

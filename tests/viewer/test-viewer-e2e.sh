@@ -25,11 +25,11 @@ probe="$build/tests/tools/spice-probe"
 console="$build/tests/tools/guest-console"
 image_tool="$source_dir/tests/viewer/image-tool.py"
 
-tmp=$(mktemp -d /tmp/oriel-viewer-e2e.XXXXXX)
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$source_dir/tests/lib.sh"
 require_tools Xvfb xdotool xclip openssl qemu-system-x86_64 python3
 
+tmp=$(mktemp -d /tmp/oriel-viewer-e2e.XXXXXX)
 # Under AddressSanitizer, GTK, fontconfig and spice-gtk keep allocations
 # for the life of the process: LeakSanitizer reports them at exit.  Those
 # library-internal leaks are suppressed; ours are still reported.
