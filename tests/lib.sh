@@ -3,7 +3,9 @@
 # running the test guest, and a desktop run by `orielctl create -F`.
 # The functions use the script's $build, $guest and $tmp (its own
 # mktemp -d).  Nothing here sets a trap: each script's cleanup kills what
-# it started, by pid (kill_pids and kill_desktop help).
+# it started, by pid (kill_pids and kill_desktop help).  A script on
+# tests/daemon/lib.sh sources this first: that file's TAP helpers (its
+# check is `check NAME COMMAND...`) and cleanup then take over.
 # shellcheck shell=bash
 # Those variables are the caller's; what is set here is for it to read.
 # shellcheck disable=SC2154,SC2034
@@ -70,7 +72,8 @@ kill_pids() {
 # ---- Xvfb -----------------------------------------------------------------
 
 # start_xvfb SCREEN: an Xvfb with screen SCREEN (WxHxDEPTH) on a display it
-# picks itself and tells us (-displayfd); its pid in $xvfb, its output in
+# picks itself and tells us (-displayfd); its pid in $xvfb and in
+# pids_to_kill (for tests/daemon/lib.sh's cleanup), its output in
 # $tmp/xvfb.log; exports DISPLAY.  False when it did not start in 30 s.
 start_xvfb() {
     rm -f "$tmp/displayfd"
@@ -78,6 +81,7 @@ start_xvfb() {
     Xvfb -displayfd 5 -screen 0 "$1" -nolisten tcp -noreset \
         5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
     xvfb=$!
+    pids_to_kill+=("$xvfb")
     local display=""
     exec 5<"$tmp/displayfd"
     read -r -t 30 -u 5 display
