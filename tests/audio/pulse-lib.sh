@@ -81,6 +81,15 @@ start_viewer() {
     pids_to_kill+=("$viewer_pid")
     wait_for_line "$out" '"event":"channels-open"' 90
 }
+# check_viewer_connects OUT: start_viewer OUT, as one TAP line.
+check_viewer_connects() {
+    if start_viewer "$1"; then
+        ok "oriel-viewer NAME connects with its playback and record channels"
+    else
+        not_ok "oriel-viewer NAME connects with its playback and record channels" \
+            "$(cat "$1" "$1.err")"
+    fi
+}
 viewer_statuses=""
 stop_viewer() { # SIGTERM ends a session cleanly: status 0 (under ASan: no leak)
     kill -TERM "$viewer_pid" 2>/dev/null
@@ -151,4 +160,15 @@ record_client_tone() {
     record_in_guest "$1" "$2"
     kill -TERM "$mic_pid" 2>/dev/null
     wait "$mic_pid" 2>/dev/null
+}
+
+# check_silent_source: one TAP line; with nothing playing into the client's
+# source, what the guest records is silence.
+check_silent_source() {
+    record_in_guest quiet 1
+    if silence_heard "$tmp/quiet.txt"; then
+        ok "record: a silent client source records as silence ($level dBFS)"
+    else
+        not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
+    fi
 }

@@ -39,12 +39,7 @@ check "the guest has an AC97 card (snd-intel8x0) with playback and capture PCMs;
     guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q 'ICH' /proc/asound/cards &&
         oriel-tone mixer on"
 
-if start_viewer "$tmp/viewer.out"; then
-    ok "oriel-viewer NAME connects with its playback and record channels"
-else
-    not_ok "oriel-viewer NAME connects with its playback and record channels" \
-        "$(cat "$tmp/viewer.out" "$tmp/viewer.out.err")"
-fi
+check_viewer_connects "$tmp/viewer.out"
 
 play_and_record "$tmp/play.raw" 440 3
 if tone_heard "$tmp/play.txt" 440 && grep -q 'playing 440 Hz at 48000 Hz' "$tmp/play.raw.guest"; then
@@ -62,12 +57,7 @@ else
         "$(cat "$tmp/mic.txt" "$tmp/mic.guest" "$tmp/pacat.log")"
 fi
 # Nothing plays into the source now: the tone above came from the client.
-record_in_guest quiet 1
-if silence_heard "$tmp/quiet.txt"; then
-    ok "record: a silent client source records as silence ($level dBFS)"
-else
-    not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
-fi
+check_silent_source
 
 # `oriel-tone mixer off` turns the AC'97 Master and PCM playback switches
 # off; QEMU carries that mute to the client's stream.

@@ -47,12 +47,7 @@ check "the guest has an HDA sound card with playback and capture PCMs; its mixer
     guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q HDA /proc/asound/cards && oriel-tone mixer on"
 
 # --- playback ------------------------------------------------------------
-if start_viewer "$tmp/viewer1.out"; then
-    ok "oriel-viewer NAME connects with its playback and record channels"
-else
-    not_ok "oriel-viewer NAME connects with its playback and record channels" \
-        "$(cat "$tmp/viewer1.out" "$tmp/viewer1.out.err")"
-fi
+check_viewer_connects "$tmp/viewer1.out"
 
 play_and_record "$tmp/play.raw" 440 3
 # One stream: ours, not spice-gtk's GStreamer backend besides.
@@ -78,12 +73,7 @@ else
 fi
 # Nothing plays into the source now: what the guest records is silence, so
 # the tone above did come from the client.
-record_in_guest quiet 1
-if silence_heard "$tmp/quiet.txt"; then
-    ok "record: a silent client source records as silence ($level dBFS)"
-else
-    not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
-fi
+check_silent_source
 
 # --- the guest's mute reaches the client's stream -------------------------
 guest_run "oriel-tone mixer off" >/dev/null 2>&1
