@@ -12,31 +12,26 @@ set -u
 
 build=${ORIEL_BUILD_DIR:?run through meson test}
 guest=${ORIEL_GUEST_DIR:?run through meson test}
-orielctl="$build/toolstack/orielctl"
+source_dir=${ORIEL_SOURCE_DIR:?run through meson test}
 clip="$build/tests/tools/spice-clipboard"
 export gc="$build/tests/tools/guest-console"
 
 tmp=$(mktemp -d /tmp/oriel-agent-e2e.XXXXXX)
 export tmp
 export ORIEL_RUNTIME_DIR="$tmp/run"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$source_dir/tests/lib.sh"
 name="agent-e2e-$$"
 export sock="$ORIEL_RUNTIME_DIR/domains/$name/serial.sock"
 create=""
 cleanup() {
-    [ -n "$create" ] && kill -9 "$create" 2>/dev/null
-    pkill -9 -f "guest=$name" 2>/dev/null
+    kill_desktop "$name"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift
-    for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done
-}
-# check NAME COMMAND...: ok when the command succeeds, its output as diagnostics otherwise
+# check NAME COMMAND...: ok when the command succeeds, its output as
+# diagnostics otherwise (this script's own, in place of lib.sh's).
 check() {
     local what=$1; shift
     if "$@" >"$tmp/check.out" 2>&1; then ok "$what"; else not_ok "$what" "$(tail -20 "$tmp/check.out")"; fi
@@ -61,16 +56,7 @@ spicevdagent = 1
 spice_clipboard_sharing = 1
 CFG
 
-mkfifo "$tmp/create.out"
-"$orielctl" create -F --ticket-file "$tmp/ticket" --shutdown-timeout 60 "$tmp/desk.cfg" \
-    >"$tmp/create.out" 2>"$tmp/create.err" &
-create=$!
-exec 3<"$tmp/create.out"
-uri=""
-while IFS= read -r -t 240 -u 3 line; do
-    case "$line" in "SPICE URI: "*) uri=${line#SPICE URI: }; break ;; esac
-done
-port=${uri##*:}
+start_desktop "$tmp/desk.cfg" --shutdown-timeout 60
 if [[ "$uri" =~ ^spice://127\.0\.0\.1:[0-9]+$ ]] &&
    "$gc" "$sock" --timeout 180 --wait-ready 'pidof oriel-agent' >"$tmp/boot.out" 2>&1; then
     ok "the guest booted with oriel-agent running ($uri)"
@@ -208,11 +194,7 @@ in_guest 'oriel-agent status' >/dev/null 2>&1 && failed_all=no
 [ "$failed_all" = yes ] && ok "without the agent, clipboard, status and file transfer all fail" ||
     not_ok "without the agent, clipboard, status and file transfer all fail"
 
-kill -INT "$create"
-wait "$create"
-status=$?
-create=""
-exec 3<&-
+stop_desktop
 [ "$status" -eq 0 ] && ok "the desktop powers down cleanly" ||
     not_ok "the desktop powers down cleanly" "status=$status" "$(cat "$tmp/create.err")"
 

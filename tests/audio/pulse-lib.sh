@@ -1,6 +1,7 @@
-# Shared by the audio test and benchmark (sourced after tests/daemon/lib.sh,
-# which provides $tmp and pids_to_kill): a private PulseAudio and Xvfb, and
-# the steps the audio tests share (below).
+# Shared by the audio test and benchmark (sourced after tests/lib.sh, whose
+# start_xvfb gives them their Xvfb, and tests/daemon/lib.sh, which provides
+# $tmp and pids_to_kill): a private PulseAudio, and the steps the audio
+# tests share (below).
 #
 # start_pulse: a real PulseAudio daemon as a user daemon in $tmp (its own
 # XDG_RUNTIME_DIR and HOME, no autospawn, no default modules), with two
@@ -9,8 +10,6 @@
 # source: what pacat plays into `mic` is what the viewer's record channel
 # hears.  Exports PULSE_SERVER for every client started afterwards; its
 # pid file in XDG_RUNTIME_DIR/pulse is what QEMU's pa backend looks for.
-#
-# start_xvfb: an Xvfb on a display it picks itself; exports DISPLAY.
 
 start_pulse() {
     export XDG_RUNTIME_DIR="$tmp/xdg" HOME="$tmp/home"
@@ -47,20 +46,6 @@ keep_sink_running() {
     pids_to_kill+=($!)
 }
 
-start_xvfb() {
-    rm -f "$tmp/displayfd"
-    mkfifo "$tmp/displayfd"
-    Xvfb -displayfd 5 -screen 0 1024x768x24 -nolisten tcp -noreset \
-        5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
-    pids_to_kill+=($!)
-    local display=""
-    exec 5<"$tmp/displayfd"
-    read -r -t 30 -u 5 display
-    exec 5<&-
-    [ -n "$display" ] || return 1
-    export DISPLAY=":$display" NO_AT_BRIDGE=1 GDK_BACKEND=x11
-}
-
 # wait_for_line FILE PATTERN [SECONDS]: FILE gets a line matching PATTERN.
 wait_for_line() {
     local i limit=$(( ${3:-60} * 10 ))
@@ -76,6 +61,11 @@ wait_for_line() {
 # $serial (its console socket), $viewer (oriel-viewer), $analyse
 # (audio-analyse).
 
+# Levels in dB relative to full scale: the tones are about -9 dBFS; a null
+# sink with nothing playing gives digital silence (-120).
+loud_dbfs=-30
+silent_dbfs=-60
+
 # guest_run COMMAND: runs it on the guest's console, prints its output.
 guest_run() {
     "$console" "$serial" --timeout 120 --wait-ready "$1"
@@ -90,6 +80,15 @@ start_viewer() {
     viewer_pid=$!
     pids_to_kill+=("$viewer_pid")
     wait_for_line "$out" '"event":"channels-open"' 90
+}
+# check_viewer_connects OUT: start_viewer OUT, as one TAP line.
+check_viewer_connects() {
+    if start_viewer "$1"; then
+        ok "oriel-viewer NAME connects with its playback and record channels"
+    else
+        not_ok "oriel-viewer NAME connects with its playback and record channels" \
+            "$(cat "$1" "$1.err")"
+    fi
 }
 viewer_statuses=""
 stop_viewer() { # SIGTERM ends a session cleanly: status 0 (under ASan: no leak)
@@ -107,6 +106,19 @@ within_percent() {
 level_above() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l > t) }'; }
 level_below() { awk -v l="$1" -v t="$2" 'BEGIN { exit !(l < t) }'; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2"; }
+# tone_heard TXT FREQ: audio-analyse's TXT found FREQ within 2%, louder than
+# $loud_dbfs.  Sets $freq and $level for the caller's messages.
+tone_heard() {
+    freq=$(field frequency "$1")
+    level=$(field rms_dbfs "$1")
+    [ -n "$freq" ] && within_percent "$freq" "$2" 2 && level_above "$level" "$loud_dbfs"
+}
+# silence_heard TXT: audio-analyse's TXT is quieter than $silent_dbfs.
+# Sets $level.
+silence_heard() {
+    level=$(field rms_dbfs "$1")
+    [ -n "$level" ] && level_below "$level" "$silent_dbfs"
+}
 
 # play_and_record OUT.raw FREQ SECONDS: parec records the sink's monitor
 # while the guest plays the tone; then analyses OUT.raw into OUT.txt.
@@ -135,4 +147,28 @@ record_in_guest() {
     guest_run "oriel-tone record $2 /tmp/$1.raw" >"$tmp/$1.guest" 2>&1 &&
         guest_run "base64 /tmp/$1.raw && rm /tmp/$1.raw" | base64 -d >"$tmp/$1.raw" &&
         "$analyse" "$tmp/$1.raw" >"$tmp/$1.txt" 2>&1
+}
+
+# record_client_tone NAME SECONDS: pacat plays 1 kHz into the client's
+# source (`mic`, its log in $tmp/pacat.log) while the guest records NAME
+# (record_in_guest).
+record_client_tone() {
+    "$analyse" --generate 1000 --seconds 60 | pacat -d mic --format=s16le --rate=48000 --channels=1 \
+        --raw --latency-msec=20 >"$tmp/pacat.log" 2>&1 &
+    local mic_pid=$!
+    pids_to_kill+=("$mic_pid")
+    record_in_guest "$1" "$2"
+    kill -TERM "$mic_pid" 2>/dev/null
+    wait "$mic_pid" 2>/dev/null
+}
+
+# check_silent_source: one TAP line; with nothing playing into the client's
+# source, what the guest records is silence.
+check_silent_source() {
+    record_in_guest quiet 1
+    if silence_heard "$tmp/quiet.txt"; then
+        ok "record: a silent client source records as silence ($level dBFS)"
+    else
+        not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
+    fi
 }

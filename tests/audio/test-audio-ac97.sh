@@ -11,6 +11,7 @@
 #    recording holds 1 kHz within 2%; with the source silent, silence;
 #  - the guest's mute (its AC'97 mixer) silences the client's stream.
 # TAP output.
+source "$ORIEL_SOURCE_DIR/tests/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/audio/pulse-lib.sh"
 
@@ -18,22 +19,14 @@ viewer="$build/viewer/oriel-viewer"
 analyse="$build/tests/tools/audio-analyse"
 name=audio-ac97
 serial="$ORIEL_RUNTIME_DIR/domains/$name/serial.sock"
-loud_dbfs=-30
-silent_dbfs=-60
 
-for tool in pulseaudio parec pacat pactl Xvfb; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "Bail out! $tool is missing (scripts/install-deps.sh installs it)"
-        exit 1
-    fi
-done
-cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.supp" \
-    "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+require_tools pulseaudio parec pacat pactl Xvfb
+use_lsan_suppressions viewer/lsan.supp audio/lsan.supp
+export NO_AT_BRIDGE=1 GDK_BACKEND=x11
 
 echo "1..8"
 
-if ! start_pulse || ! start_xvfb; then
+if ! start_pulse || ! start_xvfb 1024x768x24; then
     echo "Bail out! PulseAudio or Xvfb did not start: $(cat "$tmp/pulse.log" "$tmp/xvfb.log" 2>/dev/null)"
     exit 1
 fi
@@ -46,56 +39,31 @@ check "the guest has an AC97 card (snd-intel8x0) with playback and capture PCMs;
     guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q 'ICH' /proc/asound/cards &&
         oriel-tone mixer on"
 
-if start_viewer "$tmp/viewer.out"; then
-    ok "oriel-viewer NAME connects with its playback and record channels"
-else
-    not_ok "oriel-viewer NAME connects with its playback and record channels" \
-        "$(cat "$tmp/viewer.out" "$tmp/viewer.out.err")"
-fi
+check_viewer_connects "$tmp/viewer.out"
 
 play_and_record "$tmp/play.raw" 440 3
-freq=$(field frequency "$tmp/play.txt")
-level=$(field rms_dbfs "$tmp/play.txt")
-if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs" &&
-    grep -q 'playing 440 Hz at 48000 Hz' "$tmp/play.raw.guest"; then
+if tone_heard "$tmp/play.txt" 440 && grep -q 'playing 440 Hz at 48000 Hz' "$tmp/play.raw.guest"; then
     ok "playback: the sink hears the guest's 440 Hz, played at 48 kHz ($freq Hz at $level dBFS)"
 else
     not_ok "playback: the sink hears the guest's 440 Hz, played at 48 kHz" \
         "$(cat "$tmp/play.txt" "$tmp/play.raw.guest")" "$(tail -20 "$tmp/viewer.out.err")"
 fi
 
-"$analyse" --generate 1000 --seconds 60 | pacat -d mic --format=s16le --rate=48000 --channels=1 \
-    --raw --latency-msec=20 >"$tmp/pacat.log" 2>&1 &
-mic_pid=$!
-pids_to_kill+=("$mic_pid")
-record_in_guest mic 3
-kill -TERM "$mic_pid" 2>/dev/null
-wait "$mic_pid" 2>/dev/null
-freq=$(field frequency "$tmp/mic.txt")
-level=$(field rms_dbfs "$tmp/mic.txt")
-if [ -n "$freq" ] && within_percent "$freq" 1000 2 && level_above "$level" "$loud_dbfs" &&
-    grep -q 'recorded 144000 frames at 48000 Hz' "$tmp/mic.guest"; then
+record_client_tone mic 3
+if tone_heard "$tmp/mic.txt" 1000 && grep -q 'recorded 144000 frames at 48000 Hz' "$tmp/mic.guest"; then
     ok "record: the guest records the client's 1 kHz at 48 kHz ($freq Hz at $level dBFS)"
 else
     not_ok "record: the guest records the client's 1 kHz at 48 kHz" \
         "$(cat "$tmp/mic.txt" "$tmp/mic.guest" "$tmp/pacat.log")"
 fi
 # Nothing plays into the source now: the tone above came from the client.
-record_in_guest quiet 1
-level=$(field rms_dbfs "$tmp/quiet.txt")
-if [ -n "$level" ] && level_below "$level" "$silent_dbfs"; then
-    ok "record: a silent client source records as silence ($level dBFS)"
-else
-    not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
-fi
+check_silent_source
 
 # `oriel-tone mixer off` turns the AC'97 Master and PCM playback switches
 # off; QEMU carries that mute to the client's stream.
 guest_run "oriel-tone mixer off" >/dev/null 2>&1
 play_and_record "$tmp/muted.raw" 440 2
-level=$(field rms_dbfs "$tmp/muted.txt")
-if [ -n "$level" ] && level_below "$level" "$silent_dbfs" &&
-    grep -q 'playing 440 Hz' "$tmp/muted.raw.guest"; then
+if silence_heard "$tmp/muted.txt" && grep -q 'playing 440 Hz' "$tmp/muted.raw.guest"; then
     ok "the guest's mute silences the client's stream ($level dBFS)"
 else
     not_ok "the guest's mute silences the client's stream" "$(cat "$tmp/muted.txt" "$tmp/muted.raw.guest")"

@@ -17,30 +17,21 @@
 #  - a domain without SPICE and audio_backend = "pa" plays on the host's
 #    PulseAudio directly.
 # TAP output.
+source "$ORIEL_SOURCE_DIR/tests/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/audio/pulse-lib.sh"
 
 viewer="$build/viewer/oriel-viewer"
 analyse="$build/tests/tools/audio-analyse"
 name=audio-desk
-# Levels in dB relative to full scale: the tones are about -9 dBFS; a null
-# sink with nothing playing gives digital silence (-120).
-loud_dbfs=-30
-silent_dbfs=-60
 
-for tool in pulseaudio parec pacat pactl Xvfb; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "Bail out! $tool is missing (scripts/install-deps.sh installs it)"
-        exit 1
-    fi
-done
-cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.supp" \
-    "$ORIEL_SOURCE_DIR/tests/audio/lsan.supp" >"$tmp/lsan.supp"
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+require_tools pulseaudio parec pacat pactl Xvfb
+use_lsan_suppressions viewer/lsan.supp audio/lsan.supp
+export NO_AT_BRIDGE=1 GDK_BACKEND=x11
 
 echo "1..17"
 
-if start_pulse && start_xvfb; then
+if start_pulse && start_xvfb 1024x768x24; then
     ok "PulseAudio (null sink out, source mic.monitor) and Xvfb run"
 else
     echo "Bail out! PulseAudio or Xvfb did not start: $(cat "$tmp/pulse.log" "$tmp/xvfb.log" 2>/dev/null)"
@@ -56,19 +47,11 @@ check "the guest has an HDA sound card with playback and capture PCMs; its mixer
     guest_run "ls /dev/snd/pcmC0D0p /dev/snd/pcmC0D0c && grep -q HDA /proc/asound/cards && oriel-tone mixer on"
 
 # --- playback ------------------------------------------------------------
-if start_viewer "$tmp/viewer1.out"; then
-    ok "oriel-viewer NAME connects with its playback and record channels"
-else
-    not_ok "oriel-viewer NAME connects with its playback and record channels" \
-        "$(cat "$tmp/viewer1.out" "$tmp/viewer1.out.err")"
-fi
+check_viewer_connects "$tmp/viewer1.out"
 
 play_and_record "$tmp/play.raw" 440 3
-freq=$(field frequency "$tmp/play.txt")
-level=$(field rms_dbfs "$tmp/play.txt")
 # One stream: ours, not spice-gtk's GStreamer backend besides.
-if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs" &&
-    [ "$(wc -l <"$tmp/play.raw.inputs")" -eq 1 ]; then
+if tone_heard "$tmp/play.txt" 440 && [ "$(wc -l <"$tmp/play.raw.inputs")" -eq 1 ]; then
     ok "playback: the sink hears the guest's 440 Hz, in one stream ($freq Hz at $level dBFS)"
 else
     not_ok "playback: the sink hears the guest's 440 Hz, in one stream" \
@@ -82,44 +65,27 @@ else
 fi
 
 # --- record --------------------------------------------------------------
-"$analyse" --generate 1000 --seconds 60 | pacat -d mic --format=s16le --rate=48000 --channels=1 \
-    --raw --latency-msec=20 >"$tmp/pacat.log" 2>&1 &
-mic_pid=$!
-pids_to_kill+=("$mic_pid")
-record_in_guest mic 3
-kill -TERM "$mic_pid" 2>/dev/null
-wait "$mic_pid" 2>/dev/null
-freq=$(field frequency "$tmp/mic.txt")
-level=$(field rms_dbfs "$tmp/mic.txt")
-if [ -n "$freq" ] && within_percent "$freq" 1000 2 && level_above "$level" "$loud_dbfs"; then
+record_client_tone mic 3
+if tone_heard "$tmp/mic.txt" 1000; then
     ok "record: the guest records the client's 1 kHz ($freq Hz at $level dBFS)"
 else
     not_ok "record: the guest records the client's 1 kHz" "$(cat "$tmp/mic.txt" "$tmp/mic.guest" "$tmp/pacat.log")"
 fi
 # Nothing plays into the source now: what the guest records is silence, so
 # the tone above did come from the client.
-record_in_guest quiet 1
-level=$(field rms_dbfs "$tmp/quiet.txt")
-if [ -n "$level" ] && level_below "$level" "$silent_dbfs"; then
-    ok "record: a silent client source records as silence ($level dBFS)"
-else
-    not_ok "record: a silent client source records as silence" "$(cat "$tmp/quiet.txt" "$tmp/quiet.guest")"
-fi
+check_silent_source
 
 # --- the guest's mute reaches the client's stream -------------------------
 guest_run "oriel-tone mixer off" >/dev/null 2>&1
 play_and_record "$tmp/guest-muted.raw" 440 2
-level=$(field rms_dbfs "$tmp/guest-muted.txt")
 guest_run "oriel-tone mixer on" >/dev/null 2>&1
-if [ -n "$level" ] && level_below "$level" "$silent_dbfs"; then
+if silence_heard "$tmp/guest-muted.txt"; then
     ok "the guest's mute silences the client's stream ($level dBFS)"
 else
     not_ok "the guest's mute silences the client's stream" "$(cat "$tmp/guest-muted.txt")"
 fi
 play_and_record "$tmp/unmuted.raw" 440 2
-freq=$(field frequency "$tmp/unmuted.txt")
-level=$(field rms_dbfs "$tmp/unmuted.txt")
-if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+if tone_heard "$tmp/unmuted.txt" 440; then
     ok "unmuted, the same session plays again ($freq Hz at $level dBFS)"
 else
     not_ok "unmuted, the same session plays again" "$(cat "$tmp/unmuted.txt" "$tmp/viewer1.out")"
@@ -141,8 +107,7 @@ stop_viewer
 # --- --no-audio, then a viewer that comes back ---------------------------
 start_viewer "$tmp/viewer2.out" --no-audio
 play_and_record "$tmp/muted.raw" 440 2
-level=$(field rms_dbfs "$tmp/muted.txt")
-if [ -n "$level" ] && level_below "$level" "$silent_dbfs" && ! grep -q playback-start "$tmp/viewer2.out"; then
+if silence_heard "$tmp/muted.txt" && ! grep -q playback-start "$tmp/viewer2.out"; then
     ok "--no-audio: the guest's tone leaves the sink silent ($level dBFS)"
 else
     not_ok "--no-audio: the guest's tone leaves the sink silent" "$(cat "$tmp/muted.txt" "$tmp/viewer2.out")"
@@ -154,9 +119,7 @@ stop_viewer
 viewer_env=(env -u G_DEBUG)
 start_viewer "$tmp/viewer3.out"
 play_and_record "$tmp/again.raw" 440 2
-freq=$(field frequency "$tmp/again.txt")
-level=$(field rms_dbfs "$tmp/again.txt")
-if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+if tone_heard "$tmp/again.txt" 440; then
     ok "a viewer started again plays the guest's tone again ($freq Hz at $level dBFS)"
 else
     not_ok "a viewer started again plays the guest's tone again" "$(cat "$tmp/again.txt" "$tmp/viewer3.out")"
@@ -169,10 +132,7 @@ count_opens() { grep -c '"event":"channels-open"' "$tmp/viewer3.out" 2>/dev/null
 for _ in $(seq 1200); do [ "$(count_opens)" -ge 2 ] && break; sleep 0.1; done
 guest_run "oriel-tone mixer on" >/dev/null 2>&1
 play_and_record "$tmp/reconnected.raw" 440 2
-freq=$(field frequency "$tmp/reconnected.txt")
-level=$(field rms_dbfs "$tmp/reconnected.txt")
-if [ "$(count_opens)" -ge 2 ] && [ -n "$freq" ] && within_percent "$freq" 440 2 &&
-    level_above "$level" "$loud_dbfs"; then
+if [ "$(count_opens)" -ge 2 ] && tone_heard "$tmp/reconnected.txt" 440; then
     ok "after the domain restarts, the reconnected viewer plays again ($freq Hz at $level dBFS)"
 else
     not_ok "after the domain restarts, the reconnected viewer plays again" \
@@ -210,9 +170,7 @@ write_cfg "$tmp/host.cfg" "$name" 'soundhw = "hda"' 'spice = 0' 'audio_backend =
 "$orielctl" define "$tmp/host.cfg" >/dev/null 2>&1 && "$orielctl" start "$name" >/dev/null 2>&1
 guest_run "oriel-tone mixer on" >/dev/null 2>&1
 play_and_record "$tmp/host.raw" 440 2
-freq=$(field frequency "$tmp/host.txt")
-level=$(field rms_dbfs "$tmp/host.txt")
-if [ -n "$freq" ] && within_percent "$freq" 440 2 && level_above "$level" "$loud_dbfs"; then
+if tone_heard "$tmp/host.txt" 440; then
     ok "audio_backend = pa without SPICE plays on the host's PulseAudio ($freq Hz at $level dBFS)"
 else
     not_ok "audio_backend = pa without SPICE plays on the host's PulseAudio" "$(cat "$tmp/host.txt" "$tmp/host.raw.guest")" \

@@ -26,19 +26,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-fast_unwind_on_malloc=0}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/../lsan.supp:print_suppressions=0}
 guest="$build/tests/guest"
-orielctl="$build/toolstack/orielctl"
 clip="$build/tests/tools/spice-clipboard"
 export gc="$build/tests/tools/guest-console"
 
 tmp=$(mktemp -d /tmp/oriel-agent-bench.XXXXXX)
 export tmp
 export ORIEL_RUNTIME_DIR="$tmp/run"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
 name="agent-bench-$$"
 export sock="$ORIEL_RUNTIME_DIR/domains/$name/serial.sock"
 create=""
 cleanup() {
-    [ -n "$create" ] && kill -9 "$create" 2>/dev/null
-    pkill -9 -f "guest=$name" 2>/dev/null
+    kill_desktop "$name"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -59,16 +59,8 @@ spicevdagent = 1
 spice_clipboard_sharing = 1
 device_model_args = [ "-chardev", "socket,id=benchport,path=$tmp/raw.sock,server=on,wait=off", "-device", "virtserialport,bus=virtio-serial0.0,chardev=benchport,name=org.oriel.bench" ]
 CFG
-mkfifo "$tmp/create.out"
-"$orielctl" create -F --ticket-file "$tmp/ticket" "$tmp/desk.cfg" >"$tmp/create.out" 2>"$tmp/create.err" &
-create=$!
-exec 3<"$tmp/create.out"
-uri=""
-while IFS= read -r -t 240 -u 3 line; do
-    case "$line" in "SPICE URI: "*) uri=${line#SPICE URI: }; break ;; esac
-done
+start_desktop "$tmp/desk.cfg"
 cat <&3 >/dev/null &
-port=${uri##*:}
 "$gc" "$sock" --timeout 180 --wait-ready 'pidof oriel-agent' >/dev/null || {
     echo "bench-agent: the guest or its agent did not come up" >&2; cat "$tmp/create.err" >&2; exit 1; }
 client() { "$clip" --port "$port" --password-file "$tmp/ticket" --timeout 300 "$@" 2>>"$tmp/client.err" || tail -3 "$tmp/client.err" >&2; }
@@ -264,6 +256,4 @@ awk -v a="$agent_clip_ms" -v r="$reader_clip_ms" -v c="$console_ms" 'BEGIN { if 
 awk -v a="$agent_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "agent file transfer / raw port throughput: %.2f\n", r / a }'
 awk -v a="$reader_ms" -v r="$raw_ms" 'BEGIN { if (a > 0 && r > 0) printf "minimal reader file transfer / raw port throughput: %.2f\n", r / a }'
 
-kill -INT "$create"
-wait "$create"
-create=""
+stop_desktop

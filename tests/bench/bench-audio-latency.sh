@@ -24,6 +24,7 @@ export ORIEL_BUILD_DIR=$(cd "${1:-${ORIEL_BUILD_DIR:-build}}" && pwd)
 runs=${2:-5}
 export ORIEL_SOURCE_DIR=${ORIEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 export ORIEL_GUEST_DIR=${ORIEL_GUEST_DIR:-$ORIEL_BUILD_DIR/tests/guest}
+source "$ORIEL_SOURCE_DIR/tests/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/audio/pulse-lib.sh"
 viewer="$build/viewer/oriel-viewer"
@@ -35,7 +36,8 @@ for tool in pulseaudio parec pactl Xvfb; do
     command -v "$tool" >/dev/null || { echo "bench-audio-latency: $tool is missing" >&2; exit 1; }
 done
 start_pulse || { echo "PulseAudio did not start: $(cat "$tmp/pulse.log")" >&2; exit 1; }
-start_xvfb || { echo "Xvfb did not start" >&2; exit 1; }
+start_xvfb 1024x768x24 || { echo "Xvfb did not start" >&2; exit 1; }
+export NO_AT_BRIDGE=1 GDK_BACKEND=x11
 start_orield || { echo "orield did not start" >&2; exit 1; }
 keep_sink_running
 

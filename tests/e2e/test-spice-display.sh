@@ -8,23 +8,19 @@ set -u
 
 build=${ORIEL_BUILD_DIR:?run through meson test}
 guest=${ORIEL_GUEST_DIR:?run through meson test}
-orielctl="$build/toolstack/orielctl"
+source_dir=${ORIEL_SOURCE_DIR:?run through meson test}
 probe="$build/tests/tools/spice-probe"
 
 tmp=$(mktemp -d /tmp/oriel-e2e.XXXXXX)
 export ORIEL_RUNTIME_DIR="$tmp/run"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$source_dir/tests/lib.sh"
 create=""
 cleanup() {
-    [ -n "$create" ] && kill -9 "$create" 2>/dev/null
-    pkill -9 -f "guest=e2e-desk" 2>/dev/null
+    kill_desktop e2e-desk
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done; }
 
 echo "1..6"
 
@@ -40,16 +36,7 @@ spicehost = "127.0.0.1"
 spicevdagent = 1
 CFG
 
-mkfifo "$tmp/create.out"
-"$orielctl" create -F --ticket-file "$tmp/ticket" --shutdown-timeout 120 "$tmp/desk.cfg" \
-    >"$tmp/create.out" 2>"$tmp/create.err" &
-create=$!
-exec 3<"$tmp/create.out"
-uri=""
-while IFS= read -r -t 240 -u 3 line; do
-    case "$line" in "SPICE URI: "*) uri=${line#SPICE URI: }; break ;; esac
-done
-port=${uri##*:}
+start_desktop "$tmp/desk.cfg" --shutdown-timeout 120
 if [[ "$uri" =~ ^spice://127\.0\.0\.1:[0-9]+$ ]] && [ -s "$tmp/ticket" ]; then
     ok "orielctl create -F started the desktop with a generated ticket ($uri)"
 else
@@ -107,11 +94,7 @@ fi
 # Ctrl-C presses the power button of the booted guest: orielctl exits 0.
 "$build/tests/tools/guest-console" "$ORIEL_RUNTIME_DIR/domains/e2e-desk/serial.sock" \
     --timeout 180 --wait-ready >/dev/null 2>&1
-kill -INT "$create"
-wait "$create"
-status=$?
-exec 3<&-
-create=""
+stop_desktop
 if [ "$status" -eq 0 ] && grep -q "ended: poweroff" "$tmp/create.err"; then
     ok "Ctrl-C powers the desktop down (exit 0)"
 else

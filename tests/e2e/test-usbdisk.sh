@@ -18,34 +18,19 @@ build=${ORIEL_BUILD_DIR:?run through meson test}
 guest=${ORIEL_GUEST_DIR:?run through meson test}
 source_dir=${ORIEL_SOURCE_DIR:?run through meson test}
 
-for tool in qemu-system-x86_64 python3 sha256sum; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "Bail out! $tool is missing (scripts/install-deps.sh installs it)"
-        exit 1
-    fi
-done
-
 tmp=$(mktemp -d /tmp/oriel-usbdisk.XXXXXX)
-# shellcheck source=usbdisk-lib.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$source_dir/tests/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=usbdisk-lib.sh
 . "$source_dir/tests/e2e/usbdisk-lib.sh"
 cleanup() {
-    [ -n "$qemu_pid" ] && kill -9 "$qemu_pid" 2>/dev/null
-    [ -n "$helper_pid" ] && kill -9 "$helper_pid" 2>/dev/null
+    kill_pids "$qemu_pid" "$helper_pid"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done; }
-check() { # check NAME DETAIL-FILE... -- COMMAND...
-    local name=$1; shift
-    local files=()
-    while [ "$1" != "--" ]; do files+=("$1"); shift; done
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "$(tail -n 30 "${files[@]}" 2>/dev/null)"; fi
-}
+require_tools qemu-system-x86_64 python3 sha256sum
+# check's diagnostics: the last 30 lines of each file (the logs are long).
+check_tail=30
 
 echo "1..21"
 

@@ -6,6 +6,7 @@ set -u
 
 build=${ORIEL_BUILD_DIR:?run through meson test}
 guest=${ORIEL_GUEST_DIR:?run through meson test}
+source_dir=${ORIEL_SOURCE_DIR:?run through meson test}
 orielctl="$build/toolstack/orielctl"
 
 tmp=$(mktemp -d /tmp/oriel-ctl.XXXXXX)
@@ -16,11 +17,9 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done; }
+# The TAP helpers.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$source_dir/tests/lib.sh"
 
 # A config for the test guest; extra lines from the arguments.
 write_cfg() {

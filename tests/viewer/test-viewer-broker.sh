@@ -7,16 +7,14 @@
 # ticket; kiosk mode typed into with xdotool: login, desktop, logout keys,
 # back to the login window.  Needs root (useradd).  TAP output.
 set -u
-. "${ORIEL_SOURCE_DIR:?run through meson test}/tests/daemon/lib.sh"
+. "${ORIEL_SOURCE_DIR:?run through meson test}/tests/lib.sh"
+. "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 . "$ORIEL_SOURCE_DIR/tests/broker/lib.sh"
 
 viewer="$build/viewer/oriel-viewer"
-cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.supp" >"$tmp/lsan.supp"
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+use_lsan_suppressions viewer/lsan.supp
 export NO_AT_BRIDGE=1 GDK_BACKEND=x11
-for tool in Xvfb xdotool; do
-    command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing (scripts/install-deps.sh)"; exit 1; }
-done
+require_tools Xvfb xdotool
 
 echo "1..11"
 
@@ -42,15 +40,7 @@ start_orield || { echo "Bail out! orield did not start"; exit 1; }
 start_broker "$tmp/broker.conf" || { echo "Bail out! the broker did not start"; exit 1; }
 url="https://localhost:$broker_port"
 
-mkfifo "$tmp/displayfd"
-Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset 5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
-pids_to_kill+=($!)
-exec 5<"$tmp/displayfd"
-display=""
-read -r -t 30 -u 5 display
-exec 5<&-
-[ -n "$display" ] || { echo "Bail out! Xvfb did not start: $(cat "$tmp/xvfb.log")"; exit 1; }
-export DISPLAY=":$display"
+start_xvfb 1280x1024x24 || bail_out "Xvfb did not start: $(cat "$tmp/xvfb.log")"
 
 # events FILE NAME: how many NAME events the viewer printed.
 events() {

@@ -24,17 +24,12 @@ viewer="$build/viewer/oriel-viewer"
 console="$build/tests/tools/guest-console"
 image_tool="$source_dir/tests/viewer/image-tool.py"
 
-for tool in Xvfb xdotool xprop xwininfo openbox qemu-system-x86_64 python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "Bail out! $tool is missing (scripts/install-deps.sh installs it)"
-        exit 1
-    fi
-done
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$source_dir/tests/lib.sh"
+require_tools Xvfb xdotool xprop xwininfo openbox qemu-system-x86_64 python3
 
 tmp=$(mktemp -d /tmp/oriel-viewer-disp.XXXXXX)
-cat "$source_dir/tests/lsan.supp" "$source_dir/tests/viewer/lsan.supp" \
-    >"$tmp/lsan.supp" 2>/dev/null
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+use_lsan_suppressions viewer/lsan.supp
 export NO_AT_BRIDGE=1
 export GDK_BACKEND=x11
 export ORIEL_CONFIG_DIR="$tmp/config"
@@ -43,62 +38,27 @@ printf '[viewer]\nno-audio = true\n' >"$ORIEL_CONFIG_DIR/viewer.conf"
 
 xvfb="" qemu="" viewer_pid="" wm=""
 cleanup() {
-    for p in $viewer_pid $qemu $wm $xvfb; do
-        kill -9 "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
+    kill_pids "$viewer_pid" "$qemu" "$wm" "$xvfb"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done; }
-check() { # check NAME DETAIL-FILE... -- COMMAND...
-    local name=$1; shift
-    local files=()
-    while [ "$1" != "--" ]; do files+=("$1"); shift; done
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "$(cat "${files[@]}" 2>/dev/null)"; fi
-}
-
 echo "1..14"
 
-mkfifo "$tmp/displayfd"
-Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset \
-    5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
-xvfb=$!
-exec 5<"$tmp/displayfd"
-display=""
-read -r -t 30 -u 5 display
-exec 5<&-
-if [ -z "$display" ]; then
-    echo "Bail out! Xvfb did not start: $(cat "$tmp/xvfb.log")"
-    exit 1
-fi
-export DISPLAY=":$display"
+start_xvfb 1280x1024x24 || bail_out "Xvfb did not start: $(cat "$tmp/xvfb.log")"
 
-# QEMU without G_DEBUG=fatal-warnings (that is for our programs), with the
-# agent's port.  start_qemu NAME VGA-DEVICE-ARGS...
+# The test guest with the agent's port, until its shell answers.
+# start_qemu NAME VGA-DEVICE-ARGS...
 start_qemu() {
     local name=$1; shift
     rm -f "$tmp/$name-spice.sock" "$tmp/$name-serial.sock"
-    env -u G_DEBUG qemu-system-x86_64 -name "guest=viewer-disp-$name" -nodefaults \
-        -no-user-config -display none -machine q35 -accel tcg -m 256 \
-        -kernel "$guest/vmlinux" -initrd "$guest/initramfs.cpio.gz" \
-        -append "console=ttyS0 quiet" \
-        -chardev "socket,id=serial0,path=$tmp/$name-serial.sock,server=on,wait=off" \
-        -serial chardev:serial0 "$@" \
+    start_guest_qemu "viewer-disp-$name" "$tmp/$name-serial.sock" "$tmp/qemu-$name.log" "$@" \
         -spice "unix=on,addr=$tmp/$name-spice.sock,disable-ticketing=on" \
-        -device virtio-serial-pci,id=vserial0 -chardev spicevmc,id=vdagent,name=vdagent \
-        -device virtserialport,bus=vserial0.0,chardev=vdagent,name=com.redhat.spice.0 \
-        >>"$tmp/qemu-$name.log" 2>&1 &
-    qemu=$!
-    "$console" "$tmp/$name-serial.sock" --timeout 180 --wait-ready >/dev/null 2>&1
+        "${spice_agent_args[@]}"
+    wait_guest_shell "$tmp/$name-serial.sock"
 }
 stop_qemu() {
-    [ -n "$qemu" ] && { kill -9 "$qemu" 2>/dev/null; wait "$qemu" 2>/dev/null; }
+    kill_pids "$qemu"
     qemu=""
 }
 

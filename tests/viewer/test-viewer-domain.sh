@@ -2,24 +2,16 @@
 # oriel-viewer NAME: the viewer asks the local orield for a domain's SPICE
 # address and a fresh one-time ticket, under Xvfb, against the test guest
 # run by orield.  TAP output.
+source "$ORIEL_SOURCE_DIR/tests/lib.sh"
 source "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 
 viewer="$build/viewer/oriel-viewer"
-cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$ORIEL_SOURCE_DIR/tests/viewer/lsan.supp" >"$tmp/lsan.supp"
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+use_lsan_suppressions viewer/lsan.supp
 export NO_AT_BRIDGE=1 GDK_BACKEND=x11
 
 echo "1..6"
 
-mkfifo "$tmp/displayfd"
-Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset 5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
-pids_to_kill+=($!)
-exec 5<"$tmp/displayfd"
-display=""
-read -r -t 30 -u 5 display
-exec 5<&-
-[ -n "$display" ] || { echo "Bail out! Xvfb did not start: $(cat "$tmp/xvfb.log")"; exit 1; }
-export DISPLAY=":$display"
+start_xvfb 1280x1024x24 || bail_out "Xvfb did not start: $(cat "$tmp/xvfb.log")"
 
 start_orield || { echo "Bail out! orield did not start"; exit 1; }
 write_cfg "$tmp/desk.cfg" viewer-dom-desk 'vga = "qxl"'

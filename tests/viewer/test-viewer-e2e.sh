@@ -20,27 +20,20 @@ set -u
 build=${ORIEL_BUILD_DIR:?run through meson test}
 source_dir=${ORIEL_SOURCE_DIR:?run through meson test}
 guest=${ORIEL_GUEST_DIR:?run through meson test}
-orielctl="$build/toolstack/orielctl"
 viewer="$build/viewer/oriel-viewer"
 probe="$build/tests/tools/spice-probe"
 console="$build/tests/tools/guest-console"
 image_tool="$source_dir/tests/viewer/image-tool.py"
 
-for tool in Xvfb xdotool xclip openssl qemu-system-x86_64 python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "Bail out! $tool is missing (scripts/install-deps.sh installs it)"
-        exit 1
-    fi
-done
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$source_dir/tests/lib.sh"
+require_tools Xvfb xdotool xclip openssl qemu-system-x86_64 python3
 
+tmp=$(mktemp -d /tmp/oriel-viewer-e2e.XXXXXX)
 # Under AddressSanitizer, GTK, fontconfig and spice-gtk keep allocations
 # for the life of the process: LeakSanitizer reports them at exit.  Those
 # library-internal leaks are suppressed; ours are still reported.
-# LeakSanitizer takes one suppressions file: the suite's and ours, joined.
-tmp=$(mktemp -d /tmp/oriel-viewer-e2e.XXXXXX)
-cat "$source_dir/tests/lsan.supp" "$source_dir/tests/viewer/lsan.supp" \
-    >"$tmp/lsan.supp" 2>/dev/null
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+use_lsan_suppressions viewer/lsan.supp
 # No accessibility bus or desktop session exists under Xvfb; GTK would warn
 # about the missing AT-SPI bus.
 export NO_AT_BRIDGE=1
@@ -54,46 +47,18 @@ printf '[viewer]\n# from viewer.conf\ntitle = viewer-e2e-window\nno-audio = true
     >"$ORIEL_CONFIG_DIR/viewer.conf"
 xvfb="" create="" qemu="" viewer_pid=""
 cleanup() {
-    [ -n "$viewer_pid" ] && kill -9 "$viewer_pid" 2>/dev/null
-    [ -n "$qemu" ] && kill -9 "$qemu" 2>/dev/null
-    [ -n "$create" ] && kill -9 "$create" 2>/dev/null
-    # orielctl's QEMU, by the pid it recorded, should orielctl not have
-    # powered it down.
-    local pidfile="$ORIEL_RUNTIME_DIR/domains/viewer-e2e-desk/qemu.pid"
-    [ -s "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
-    [ -n "$xvfb" ] && kill -9 "$xvfb" 2>/dev/null
+    kill_pids "$viewer_pid" "$qemu"
+    # orielctl, and its QEMU by the pid it recorded, should orielctl not
+    # have powered it down.
+    kill_desktop viewer-e2e-desk
+    kill_pids "$xvfb"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done; }
-check() { # check NAME DETAIL-FILE... -- COMMAND...
-    local name=$1; shift
-    local files=()
-    while [ "$1" != "--" ]; do files+=("$1"); shift; done
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "$(cat "${files[@]}" 2>/dev/null)"; fi
-}
-
 echo "1..25"
 
-# Xvfb picks a free display itself and tells us which.
-mkfifo "$tmp/displayfd"
-Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset \
-    5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
-xvfb=$!
-exec 5<"$tmp/displayfd"
-display=""
-read -r -t 30 -u 5 display
-exec 5<&-
-if [ -z "$display" ]; then
-    echo "Bail out! Xvfb did not start: $(cat "$tmp/xvfb.log")"
-    exit 1
-fi
-export DISPLAY=":$display"
+start_xvfb 1280x1024x24 || bail_out "Xvfb did not start: $(cat "$tmp/xvfb.log")"
 ok "Xvfb runs on $DISPLAY"
 
 cat > "$tmp/desk.cfg" <<CFG
@@ -107,16 +72,7 @@ spice = 1
 spicehost = "127.0.0.1"
 CFG
 
-mkfifo "$tmp/create.out"
-"$orielctl" create -F --ticket-file "$tmp/ticket" --shutdown-timeout 120 "$tmp/desk.cfg" \
-    >"$tmp/create.out" 2>"$tmp/create.err" &
-create=$!
-exec 3<"$tmp/create.out"
-uri=""
-while IFS= read -r -t 240 -u 3 line; do
-    case "$line" in "SPICE URI: "*) uri=${line#SPICE URI: }; break ;; esac
-done
-port=${uri##*:}
+start_desktop "$tmp/desk.cfg" --shutdown-timeout 120
 serial="$ORIEL_RUNTIME_DIR/domains/viewer-e2e-desk/serial.sock"
 if [[ "$uri" =~ ^spice://127\.0\.0\.1:[0-9]+$ ]] && [ -s "$tmp/ticket" ] &&
    "$console" "$serial" --timeout 180 --wait-ready >/dev/null 2>"$tmp/console.err"; then
@@ -248,27 +204,17 @@ exec 4<&-
 check "keys typed into the viewer reach the guest's shell; SIGTERM exits 0 (got $status)" \
     "$tmp/kbd.err" -- eval '[ "$typed" = typed-in-viewer ] && [ "$status" -eq 0 ]'
 
-# Interop: a plain QEMU with SPICE on a Unix socket and no ticket.  QEMU
-# runs without G_DEBUG=fatal-warnings, which is for our programs: with it,
-# spice-server's warnings (a client leaving mid-handshake, a failed TLS
-# accept) abort QEMU, and its socket then refuses every connection.
+# Interop: a plain QEMU with SPICE on a Unix socket and no ticket (and
+# without G_DEBUG=fatal-warnings: see start_guest_qemu).
 start_qemu() {
-    env -u G_DEBUG qemu-system-x86_64 -name guest=viewer-e2e-plain -nodefaults -no-user-config \
-        -display none -machine q35 -accel tcg -m 256 \
-        -kernel "$guest/vmlinux" -initrd "$guest/initramfs.cpio.gz" \
-        -append "console=ttyS0 quiet" \
-        -chardev "socket,id=serial0,path=$tmp/plain-serial.sock,server=on,wait=off" \
-        -serial chardev:serial0 -device qxl-vga \
+    start_guest_qemu viewer-e2e-plain "$tmp/plain-serial.sock" "$tmp/qemu.log" -device qxl-vga \
         -spice "unix=on,addr=$tmp/plain-spice.sock,disable-ticketing=on" \
-        -device virtio-serial-pci,id=vserial0 -chardev spicevmc,id=vdagent,name=vdagent \
-        -device virtserialport,bus=vserial0.0,chardev=vdagent,name=com.redhat.spice.0 \
+        "${spice_agent_args[@]}" \
         -device qemu-xhci,id=usb -chardev spicevmc,id=usbredir0,name=usbredir \
-        -device usb-redir,chardev=usbredir0,id=usbredir0,bus=usb.0 \
-        >>"$tmp/qemu.log" 2>&1 &
-    qemu=$!
+        -device usb-redir,chardev=usbredir0,id=usbredir0,bus=usb.0
 }
 start_qemu
-if "$console" "$tmp/plain-serial.sock" --timeout 180 --wait-ready >/dev/null 2>&1; then
+if wait_guest_shell "$tmp/plain-serial.sock"; then
     draw_pattern "$tmp/plain-serial.sock" >"$tmp/draw2.out" 2>&1
 fi
 run_viewer "$tmp/plain" "spice+unix://$tmp/plain-spice.sock" \
@@ -413,15 +359,9 @@ mkdir -p "$tmp/x509"
         -out server-cert.pem -days 2
 ) >"$tmp/openssl.log" 2>&1
 tls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-env -u G_DEBUG qemu-system-x86_64 -name guest=viewer-e2e-tls -nodefaults -no-user-config \
-    -display none -machine q35 -accel tcg -m 256 \
-    -kernel "$guest/vmlinux" -initrd "$guest/initramfs.cpio.gz" -append "console=ttyS0 quiet" \
-    -chardev "socket,id=serial0,path=$tmp/tls-serial.sock,server=on,wait=off" \
-    -serial chardev:serial0 -device qxl-vga \
-    -spice "tls-port=$tls_port,addr=127.0.0.1,x509-dir=$tmp/x509,disable-ticketing=on" \
-    >"$tmp/qemu-tls.log" 2>&1 &
-qemu=$!
-"$console" "$tmp/tls-serial.sock" --timeout 180 --wait-ready >/dev/null 2>&1
+start_guest_qemu viewer-e2e-tls "$tmp/tls-serial.sock" "$tmp/qemu-tls.log" -device qxl-vga \
+    -spice "tls-port=$tls_port,addr=127.0.0.1,x509-dir=$tmp/x509,disable-ticketing=on"
+wait_guest_shell "$tmp/tls-serial.sock"
 {
     printf '[virt-viewer]\ntype=spice\nhost=127.0.0.1\ntls-port=%s\n' "$tls_port"
     printf 'host-subject=CN=oriel-e2e-desk\nca='
@@ -458,7 +398,7 @@ wait_event channels-open 60
 "$console" "$serial" --timeout 30 'reboot -f' >/dev/null 2>&1
 rebooted=no
 wait_event primary-surface 120 && rebooted=yes
-"$console" "$serial" --timeout 180 --wait-ready >/dev/null 2>&1
+wait_guest_shell "$serial"
 kill -TERM "$viewer_pid"
 wait "$viewer_pid"
 status=$?
@@ -469,11 +409,7 @@ check "the guest reboots under the viewer: a new display, no disconnection (exit
     eval '[ "$rebooted" = yes ] && [ "$status" -eq 0 ] && ! grep -q disconnected "$tmp/reboot.events"'
 
 # Ctrl-C powers the desktop down.
-kill -INT "$create"
-wait "$create"
-status=$?
-exec 3<&-
-create=""
+stop_desktop
 check "the desktop powers down (exit $status)" "$tmp/create.err" -- eval '[ "$status" -eq 0 ]'
 
 [ "$failures" -eq 0 ]
