@@ -4,7 +4,8 @@
 # that orield refuses qemu_user = "root", an unknown user and TLS files the
 # user cannot read; that a started domain's QEMU has the user's real and
 # effective uid and gid and groups, boots to its shell on the serial socket,
-# takes a SPICE client with a ticket, sits in its own cgroup; that a disk
+# takes a SPICE client with a ticket, sits in its own cgroup, gets a
+# hot-plugged USB disk (QEMU connects to the helper's socket); that a disk
 # the user cannot write is a clear error; and that shutdown and destroy
 # clean up.  Needs root: without it, exit 77 (meson: SKIP, not a pass).
 # TAP lines, exit status 0 only when all pass.
@@ -16,7 +17,7 @@ fi
 . "$here/lib.sh"
 probe="$build/tests/tools/spice-probe"
 
-echo "1..13"
+echo "1..14"
 
 quser="oriel-t$$"
 nosuch="oriel-nosuch-$$"
@@ -100,7 +101,7 @@ else
     not_ok "a disk image the QEMU user cannot write is a clear error" "status=$status" "$(cat "$tmp/bad.out")"
 fi
 
-write_cfg "$tmp/desk.cfg" qu-desk "disk = [ '$tmp/disk.img,raw,xvda,rw' ]" "cpu_weight = 512"
+write_cfg "$tmp/desk.cfg" qu-desk "disk = [ '$tmp/disk.img,raw,xvda,rw' ]" "cpu_weight = 512" "usb = 1"
 "$orielctl" define "$tmp/desk.cfg" >/dev/null
 if "$orielctl" start qu-desk >"$tmp/start" 2>&1 && [ "$(state_of qu-desk)" = running ]; then
     ok "a domain starts"
@@ -154,6 +155,19 @@ elif grep -q "cgroup" "$tmp/sched" || grep -q "cpu_weight/cap not applied" "$tmp
     ok "QEMU's cgroup: cgroups are not writable here # SKIP $(cat "$tmp/sched")"
 else
     not_ok "QEMU sits in its own cgroup" "$(cat "/proc/$pid/cgroup" "$tmp/sched" 2>&1)"
+fi
+
+# The helper (root) serves the image; QEMU, as the user, connects to its
+# socket in the runtime dir.  32768 sectors: the guest finds it by size.
+truncate -s 16M "$tmp/usb.img"
+"$orielctl" usb-attach qu-desk --disk "$tmp/usb.img" >"$tmp/usb.out" 2>&1
+found=$("$console" "$ORIEL_RUNTIME_DIR/domains/qu-desk/serial.sock" --timeout 120 \
+    "for i in \$(seq 300); do for d in /sys/block/sd*; do [ -r \$d/size ] && [ \$(cat \$d/size) = 32768 ] && { echo found-\${d##*/}; exit 0; }; done; usleep 200000; done; exit 1" 2>&1)
+if grep -q "^usb0$" "$tmp/usb.out" && echo "$found" | grep -q "found-sd"; then
+    ok "usb-attach: QEMU as the user reaches the USB disk helper; the guest gets the disk"
+else
+    not_ok "usb-attach with QEMU as the user" "$(cat "$tmp/usb.out")" "$found" \
+        "$(ls -la "$ORIEL_RUNTIME_DIR/domains/qu-desk/" 2>&1)"
 fi
 
 "$orielctl" shutdown -w qu-desk >"$tmp/shutdown" 2>&1
