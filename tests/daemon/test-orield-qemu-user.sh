@@ -22,8 +22,7 @@ echo "1..14"
 quser="oriel-t$$"
 nosuch="oriel-nosuch-$$"
 remove_user() {
-    local i
-    for i in $(seq 100); do pgrep -u "$quser" >/dev/null 2>&1 || break; sleep 0.1; done
+    for _ in $(seq 100); do pgrep -u "$quser" >/dev/null 2>&1 || break; sleep 0.1; done
     userdel "$quser" 2>/dev/null
     getent group "$quser" >/dev/null && groupdel "$quser" 2>/dev/null
 }
