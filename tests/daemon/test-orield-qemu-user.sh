@@ -5,7 +5,8 @@
 # user cannot read; that a started domain's QEMU has the user's real and
 # effective uid and gid and groups, boots to its shell on the serial socket,
 # takes a SPICE client with a ticket, sits in its own cgroup, gets a
-# hot-plugged USB disk (QEMU connects to the helper's socket); that a disk
+# hot-plugged USB disk (QEMU connects to the helper's socket), is
+# reattached by a restarted orield; that a disk
 # the user cannot write is a clear error; and that shutdown and destroy
 # clean up.  Needs root: without it, exit 77 (meson: SKIP, not a pass).
 # TAP lines, exit status 0 only when all pass.
@@ -17,7 +18,7 @@ fi
 . "$here/lib.sh"
 probe="$build/tests/tools/spice-probe"
 
-echo "1..14"
+echo "1..15"
 
 quser="oriel-t$$"
 nosuch="oriel-nosuch-$$"
@@ -167,6 +168,15 @@ if grep -q "^usb0$" "$tmp/usb.out" && echo "$found" | grep -q "found-sd"; then
 else
     not_ok "usb-attach with QEMU as the user" "$(cat "$tmp/usb.out")" "$found" \
         "$(ls -la "$ORIEL_RUNTIME_DIR/domains/qu-desk/" 2>&1)"
+fi
+
+# A daemon killed and restarted reattaches the unprivileged QEMU.
+stop_orield_hard
+if start_orield && wait_for_state qu-desk running 60 && [ "$(qemu_pid_of qu-desk)" = "$pid" ] &&
+   guest_says qu-desk qu-reattached; then
+    ok "a restarted orield reattaches the QEMU running as $quser"
+else
+    not_ok "a restarted orield reattaches the QEMU" "$("$orielctl" list 2>&1)"
 fi
 
 "$orielctl" shutdown -w qu-desk >"$tmp/shutdown" 2>&1
