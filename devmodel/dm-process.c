@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "dm-user.h"
 #include "paths.h"
 
 #define QMP_CHILD_FD 3
+#define SERIAL_CHILD_FD 4
 #define START_TIMEOUT_MS (120 * 1000)   /* TCG on a loaded 2-core machine is slow */
 #define EXIT_GRACE_MS (5 * 1000)        /* QMP gone during start: wait this for the exit */
 #define QUERY_TIMEOUT_MS (30 * 1000)
@@ -34,6 +36,8 @@ struct _OrielDmProcess {
     char *log_path;
     char *pid_path;
     char *password_path;
+    char *serial_path;
+    OrielDmUser *user;     /* QEMU runs as this user, or NULL: as this process */
 
     char *spice_host;
     guint spice_port;
@@ -97,6 +101,7 @@ oriel_dm_process_new(const OrielDomainConfig *config, const char *runtime_dir)
     dm->log_path = g_build_filename(runtime_dir, "qemu.log", NULL);
     dm->pid_path = g_build_filename(runtime_dir, "qemu.pid", NULL);
     dm->password_path = g_build_filename(runtime_dir, "spice-ticket", NULL);
+    dm->serial_path = g_build_filename(runtime_dir, "serial.sock", NULL);
     dm->cancellable = g_cancellable_new();
     dm->pidfd = -1;
     return dm;
@@ -105,13 +110,11 @@ oriel_dm_process_new(const OrielDomainConfig *config, const char *runtime_dir)
 static void
 remove_runtime_files(OrielDmProcess *dm)
 {
-    const char *files[] = { dm->qmp_path, dm->pid_path, dm->password_path, dm->log_path };
-    g_autofree char *serial = g_build_filename(dm->runtime_dir, "serial.sock", NULL);
+    const char *files[] = { dm->qmp_path, dm->pid_path, dm->password_path, dm->log_path, dm->serial_path };
     g_autofree char *vars = g_build_filename(dm->runtime_dir, "OVMF_VARS.fd", NULL);
 
     for (gsize i = 0; i < G_N_ELEMENTS(files); i++)
         g_unlink(files[i]);
-    g_unlink(serial);
     g_unlink(vars);
     g_rmdir(dm->runtime_dir);
 }
@@ -142,6 +145,8 @@ oriel_dm_process_free(OrielDmProcess *dm)
     g_free(dm->log_path);
     g_free(dm->pid_path);
     g_free(dm->password_path);
+    g_free(dm->serial_path);
+    oriel_dm_user_unref(dm->user);
     g_free(dm->spice_host);
     if (dm->spice_password)
         memset(dm->spice_password, 0, strlen(dm->spice_password));
@@ -157,6 +162,13 @@ oriel_dm_process_set_spice_x509_dir(OrielDmProcess *dm, const char *dir)
 {
     g_free(dm->spice_x509_dir_forced);
     dm->spice_x509_dir_forced = g_strdup(dir);
+}
+
+void
+oriel_dm_process_set_user(OrielDmProcess *dm, OrielDmUser *user)
+{
+    oriel_dm_user_unref(dm->user);
+    dm->user = oriel_dm_user_ref(user);
 }
 
 void
@@ -272,7 +284,7 @@ qemu_binary(const OrielDmStartOptions *options)
 }
 
 static GStrv
-build_argv(OrielDmProcess *dm, const char *binary, OrielAccel accel, int qmp_fd, GError **error)
+build_argv(OrielDmProcess *dm, const char *binary, OrielAccel accel, int qmp_fd, int serial_fd, GError **error)
 {
     g_autofree char *ovmf_vars = g_build_filename(dm->runtime_dir, "OVMF_VARS.fd", NULL);
     OrielQemuArgvContext context = {
@@ -281,6 +293,7 @@ build_argv(OrielDmProcess *dm, const char *binary, OrielAccel accel, int qmp_fd,
         .runtime_dir = dm->runtime_dir,
         .spice_port = dm->spice_port,
         .qmp_fd = qmp_fd,
+        .serial_fd = serial_fd,
         .ovmf_code = ovmf_code_path(),
         .ovmf_vars = ovmf_vars,
         .spice_password_file = dm->spice_password ? dm->password_path : NULL,
@@ -333,7 +346,13 @@ choose_spice_endpoint(OrielDmProcess *dm, GError **error)
     return TRUE;
 }
 
-/* The private runtime dir with the ticket file and the firmware vars. */
+/*
+ * The private runtime dir with the ticket file and the firmware vars.  With
+ * a QEMU user the dir stays ours and QEMU may only enter it (group x): it
+ * reads the ticket (group r) and writes its own firmware vars, and creates
+ * nothing there (its sockets come as fds), so it cannot touch the pidfile
+ * or the runtime record next to them.
+ */
 static gboolean
 create_runtime_files(OrielDmProcess *dm, GError **error)
 {
@@ -342,7 +361,13 @@ create_runtime_files(OrielDmProcess *dm, GError **error)
                     "cannot create %s: %s", dm->runtime_dir, g_strerror(errno));
         return FALSE;
     }
-    if (g_chmod(dm->runtime_dir, 0700) < 0) {
+    if (dm->user && chown(dm->runtime_dir, (uid_t)-1, oriel_dm_user_get_gid(dm->user)) < 0) {
+        g_set_error(error, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
+                    "cannot give %s to the group of user '%s': %s", dm->runtime_dir,
+                    oriel_dm_user_get_name(dm->user), g_strerror(errno));
+        return FALSE;
+    }
+    if (g_chmod(dm->runtime_dir, dm->user ? 0710 : 0700) < 0) {
         g_set_error(error, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
                     "cannot make %s private: %s", dm->runtime_dir, g_strerror(errno));
         return FALSE;
@@ -351,7 +376,9 @@ create_runtime_files(OrielDmProcess *dm, GError **error)
         /* Created 0600 before a byte of the ticket goes in. */
         int fd = g_open(dm->password_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         gsize length = strlen(dm->spice_password);
-        gboolean written = fd >= 0 && write(fd, dm->spice_password, length) == (gssize)length;
+        gboolean shared = !dm->user || (fchown(fd, (uid_t)-1, oriel_dm_user_get_gid(dm->user)) == 0 &&
+                                        fchmod(fd, 0640) == 0);
+        gboolean written = fd >= 0 && shared && write(fd, dm->spice_password, length) == (gssize)length;
         if (fd >= 0)
             close(fd);
         if (!written) {
@@ -369,19 +396,25 @@ create_runtime_files(OrielDmProcess *dm, GError **error)
             g_prefix_error(error, "firmware: ");
             return FALSE;
         }
+        if (dm->user && chown(vars, oriel_dm_user_get_uid(dm->user), oriel_dm_user_get_gid(dm->user)) < 0) {
+            g_set_error(error, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
+                        "firmware: cannot give %s to user '%s': %s", vars, oriel_dm_user_get_name(dm->user),
+                        g_strerror(errno));
+            return FALSE;
+        }
     }
     return TRUE;
 }
 
-/* A listening Unix socket at the QMP path, for QEMU to inherit. */
+/* A listening Unix socket at @path (QMP, serial), for QEMU to inherit. */
 static int
-listen_qmp_socket(const char *path, GError **error)
+listen_socket(const char *path, GError **error)
 {
     struct sockaddr_un address = { .sun_family = AF_UNIX };
 
     if (strlen(path) >= sizeof(address.sun_path)) {
         g_set_error(error, ORIEL_DEVMODEL_ERROR, ORIEL_DEVMODEL_ERROR_FAILED,
-                    "the QMP socket path %s is longer than a Unix socket allows", path);
+                    "the socket path %s is longer than a Unix socket allows", path);
         return -1;
     }
     strcpy(address.sun_path, path);
@@ -405,21 +438,85 @@ oriel_dm_plan_argv(const OrielDomainConfig *config, const char *runtime_dir, GEr
 
     if (!choose_spice_endpoint(dm, error))
         return NULL;
-    return build_argv(dm, qemu_binary(NULL), oriel_accel_probe(&reason), -1, error);
+    return build_argv(dm, qemu_binary(NULL), oriel_accel_probe(&reason), -1, -1, error);
 }
 
 /* ---- start ----------------------------------------------------------- */
 
+typedef struct {
+    gboolean die_with_parent;
+    const OrielDmUser *user;
+} ChildSetup;
+
+/* Between fork and exec: async-signal-safe calls only. */
 static void
 child_setup(gpointer user_data)
 {
-    gboolean die_with_parent = GPOINTER_TO_INT(user_data);
+    const ChildSetup *setup = user_data;
 
     /* Its own session: a terminal's Ctrl-C goes to orielctl, which powers
      * the guest down, and QEMU outlives a daemon restart. */
     setsid();
-    if (die_with_parent)
+    if (setup->user && oriel_dm_user_drop(setup->user) < 0) {
+        static const char message[] = "oriel: cannot switch to the QEMU user; QEMU does not run as root\n";
+        if (write(STDERR_FILENO, message, sizeof(message) - 1) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    /* After the drop: a change of credentials clears the death signal. */
+    if (setup->die_with_parent)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static void
+add_access(GArray *paths, GPtrArray *owned, const char *path, int mode, char *what)
+{
+    OrielDmUserAccess access = { .path = path, .mode = mode, .what = what };
+
+    g_ptr_array_add(owned, what);
+    g_array_append_val(paths, access);
+}
+
+/* Everything QEMU opens by path after the drop, checked as its user first,
+ * so a file it cannot open is a clear error here rather than a QEMU exit. */
+static gboolean
+check_user_access(OrielDmProcess *dm, GError **error)
+{
+    static const char *const x509_names[] = { "ca-cert.pem", "server-cert.pem", "server-key.pem" };
+    const OrielDomainConfig *config = dm->config;
+    g_autoptr(GArray) paths = g_array_new(FALSE, FALSE, sizeof(OrielDmUserAccess));
+    g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *vars = g_build_filename(dm->runtime_dir, "OVMF_VARS.fd", NULL);
+
+    if (!dm->user)
+        return TRUE;
+    add_access(paths, owned, dm->runtime_dir, X_OK, g_strdup("the runtime dir"));
+    if (dm->spice_password)
+        add_access(paths, owned, dm->password_path, R_OK, g_strdup("the SPICE ticket"));
+    if (dm->accel == ORIEL_ACCEL_KVM)
+        add_access(paths, owned, "/dev/kvm", R_OK | W_OK, g_strdup("KVM"));
+    if (config->firmware == ORIEL_FIRMWARE_OVMF) {
+        add_access(paths, owned, ovmf_code_path(), R_OK, g_strdup("firmware"));
+        add_access(paths, owned, vars, R_OK | W_OK, g_strdup("firmware"));
+    }
+    if (config->kernel)
+        add_access(paths, owned, config->kernel, R_OK, g_strdup("kernel"));
+    if (config->ramdisk)
+        add_access(paths, owned, config->ramdisk, R_OK, g_strdup("ramdisk"));
+    for (guint i = 0; i < config->disks->len; i++) {
+        const OrielDiskConfig *disk = g_ptr_array_index(config->disks, i);
+        if (disk->target)
+            add_access(paths, owned, disk->target, R_OK | (disk->read_only || disk->cdrom ? 0 : W_OK),
+                       g_strdup_printf("disk %s", disk->vdev));
+    }
+    if (config->spice.enabled && config->spice.tls_port && dm->spice_x509_dir) {
+        for (gsize i = 0; i < G_N_ELEMENTS(x509_names); i++) {
+            char *path = g_build_filename(dm->spice_x509_dir, x509_names[i], NULL);
+            g_ptr_array_add(owned, path);
+            add_access(paths, owned, path, R_OK, g_strdup("spicetls_port"));
+        }
+    }
+    return oriel_dm_user_check_access(dm->user, (const OrielDmUserAccess *)(void *)paths->data, paths->len, error);
 }
 
 /*
@@ -696,6 +793,8 @@ oriel_dm_process_start_async(OrielDmProcess *dm, const OrielDmStartOptions *opti
     g_autoptr(GError) error = NULL;
     g_autofree char *reason = NULL;
     int qmp_fd = -1;
+    int serial_fd = -1;
+    gboolean serial_unix = g_str_equal(dm->config->serial, "unix");
 
     g_task_set_source_tag(task, oriel_dm_process_start_async);
     g_return_if_fail(dm->start_task == NULL && dm->subprocess == NULL);
@@ -707,11 +806,20 @@ oriel_dm_process_start_async(OrielDmProcess *dm, const OrielDmStartOptions *opti
     dm->accel = oriel_accel_probe(&reason);
     g_auto(GStrv) argv = NULL;
     if (!choose_spice_endpoint(dm, &error) ||
-        !(argv = build_argv(dm, qemu_binary(options), dm->accel, QMP_CHILD_FD, &error))) {
+        !(argv = build_argv(dm, qemu_binary(options), dm->accel, QMP_CHILD_FD, serial_unix ? SERIAL_CHILD_FD : -1,
+                            &error))) {
         g_task_return_error(task, g_steal_pointer(&error));
         return;
     }
-    if (!create_runtime_files(dm, &error) || (qmp_fd = listen_qmp_socket(dm->qmp_path, &error)) < 0) {
+    /* The sockets are ours, listening before QEMU runs: QEMU (maybe as its
+     * unprivileged user) only accepts on them. */
+    if (!create_runtime_files(dm, &error) || (qmp_fd = listen_socket(dm->qmp_path, &error)) < 0 ||
+        (serial_unix && (serial_fd = listen_socket(dm->serial_path, &error)) < 0) ||
+        !check_user_access(dm, &error)) {
+        if (qmp_fd >= 0)
+            close(qmp_fd);
+        if (serial_fd >= 0)
+            close(serial_fd);
         remove_runtime_files(dm);
         g_task_return_error(task, g_steal_pointer(&error));
         return;
@@ -724,10 +832,12 @@ oriel_dm_process_start_async(OrielDmProcess *dm, const OrielDmStartOptions *opti
     g_subprocess_launcher_set_stderr_file_path(launcher, dm->log_path);
     g_subprocess_launcher_set_stdout_file_path(launcher, dm->log_path);
     g_subprocess_launcher_take_fd(launcher, qmp_fd, QMP_CHILD_FD);
-    g_subprocess_launcher_set_child_setup(launcher, child_setup,
-                                          GINT_TO_POINTER(options && options->die_with_parent), NULL);
+    if (serial_fd >= 0)
+        g_subprocess_launcher_take_fd(launcher, serial_fd, SERIAL_CHILD_FD);
+    ChildSetup setup = { .die_with_parent = options && options->die_with_parent, .user = dm->user };
+    g_subprocess_launcher_set_child_setup(launcher, child_setup, &setup, NULL);
     dm->subprocess = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
-    g_clear_object(&launcher); /* closes our copy of the listening socket */
+    g_clear_object(&launcher); /* closes our copies of the listening sockets */
     if (!dm->subprocess) {
         remove_runtime_files(dm);
         g_prefix_error(&error, "cannot start QEMU: ");

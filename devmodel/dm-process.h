@@ -17,6 +17,7 @@
 
 #include <gio/gio.h>
 
+#include "dm-user.h"
 #include "domain-config.h"
 #include "qemu-argv.h"
 #include "qmp-client.h"
@@ -54,6 +55,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielDmProcess, oriel_dm_process_free)
  * server-key.pem (the daemon's setting); NULL: $ORIEL_SPICE_X509_DIR or
  * CONFIG/pki/spice.  Before start. */
 void oriel_dm_process_set_spice_x509_dir(OrielDmProcess *dm, const char *dir);
+
+/* QEMU runs as @user (referenced): the child drops to it before exec, the
+ * runtime dir and its files are made reachable to it, and everything QEMU
+ * opens by path (images, kernel, firmware, TLS files, /dev/kvm) is checked
+ * accessible to it first.  NULL (the default): as this process.  Before
+ * start. */
+void oriel_dm_process_set_user(OrielDmProcess *dm, OrielDmUser *user);
 
 /* Called once, from the main loop, when QEMU has exited after a successful
  * start. */

@@ -316,7 +316,7 @@ add_chardevs(ArgvBuilder *b, GError **error)
     g_autofree char *runtime_dir = context->runtime_dir ? escape_value(context->runtime_dir) : NULL;
     gboolean serial_unix = g_str_equal(config->serial, "unix");
 
-    if (!runtime_dir && (context->qmp_fd < 0 || serial_unix))
+    if (!runtime_dir && (context->qmp_fd < 0 || (serial_unix && context->serial_fd < 0)))
         return fail(error, ORIEL_DEVMODEL_ERROR_INVALID, "the start context has no runtime directory");
 
     add(b, "-chardev");
@@ -329,7 +329,10 @@ add_chardevs(ArgvBuilder *b, GError **error)
 
     if (serial_unix) {
         add(b, "-chardev");
-        add_printf(b, "socket,id=serial0,path=%s/serial.sock,server=on,wait=off", runtime_dir);
+        if (context->serial_fd >= 0)
+            add_printf(b, "socket,id=serial0,fd=%d,server=on,wait=off", context->serial_fd);
+        else
+            add_printf(b, "socket,id=serial0,path=%s/serial.sock,server=on,wait=off", runtime_dir);
     } else if (g_str_equal(config->serial, "pty")) {
         add(b, "-chardev");
         add(b, "pty,id=serial0");

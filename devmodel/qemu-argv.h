@@ -26,6 +26,8 @@ typedef struct {
     guint spice_port;            /* the port to use when config->spice.port is 0 */
     int qmp_fd;                  /* a listening QMP socket to hand QEMU, or -1:
                                   * then QEMU listens on RUNTIME_DIR/qmp.sock */
+    int serial_fd;               /* the same for serial = "unix", or -1: then QEMU
+                                  * listens on RUNTIME_DIR/serial.sock */
     const char *ovmf_code;       /* OVMF code image (firmware = "ovmf") */
     const char *ovmf_vars;       /* this domain's writable OVMF vars copy */
     const char *spice_password_file; /* file holding the SPICE ticket, or NULL */

@@ -45,6 +45,7 @@ oriel_hv_free(OrielHv *hv)
     if (hv->lock_fd >= 0)
         close(hv->lock_fd); /* releases the lock; the file stays for the next daemon */
     g_clear_object(&hv->cancellable);
+    oriel_dm_user_unref(hv->qemu_user);
     g_free(hv->qemu_version);
     g_free(hv->spice_x509_dir);
     g_free(hv->spice_subject);
@@ -115,6 +116,17 @@ oriel_hv_set_spice_x509_dir(OrielHv *hv, const char *dir)
     hv->spice_x509_dir = dir ? g_canonicalize_filename(dir, NULL) : NULL;
 }
 
+static gboolean
+set_default_x509_dir(OrielHv *hv)
+{
+    if (!hv->spice_x509_dir) {
+        const char *forced = g_getenv("ORIEL_SPICE_X509_DIR");
+        g_autofree char *fallback = forced ? g_strdup(forced) : g_build_filename(hv->config_dir, "pki", "spice", NULL);
+        oriel_hv_set_spice_x509_dir(hv, fallback);
+    }
+    return TRUE;
+}
+
 /* CONFIG/orield.conf: the daemon's own settings, a key file with one
  * [orield] group.  Absent is fine; unknown keys are errors, so a typo does
  * not silently leave TLS unconfigured. */
@@ -127,7 +139,7 @@ load_daemon_config(OrielHv *hv, GError **error)
 
     if (!g_key_file_load_from_file(keyfile, path, G_KEY_FILE_NONE, &local_error)) {
         if (g_error_matches(local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return TRUE;
+            return oriel_hv_qemu_user_setup(hv, NULL, path, error) && set_default_x509_dir(hv);
         g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: %s", path, local_error->message);
         return FALSE;
     }
@@ -140,7 +152,7 @@ load_daemon_config(OrielHv *hv, GError **error)
     }
     g_auto(GStrv) keys = g_key_file_get_keys(keyfile, "orield", NULL, NULL);
     for (gsize i = 0; keys && keys[i]; i++) {
-        if (!g_str_equal(keys[i], "spice_x509_dir")) {
+        if (!g_str_equal(keys[i], "spice_x509_dir") && !g_str_equal(keys[i], "qemu_user")) {
             g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "%s: unknown key '%s' in [orield]", path,
                         keys[i]);
             return FALSE;
@@ -155,12 +167,8 @@ load_daemon_config(OrielHv *hv, GError **error)
         }
         oriel_hv_set_spice_x509_dir(hv, dir);
     }
-    if (!hv->spice_x509_dir) {
-        const char *forced = g_getenv("ORIEL_SPICE_X509_DIR");
-        g_autofree char *fallback = forced ? g_strdup(forced) : g_build_filename(hv->config_dir, "pki", "spice", NULL);
-        oriel_hv_set_spice_x509_dir(hv, fallback);
-    }
-    return TRUE;
+    g_autofree char *qemu_user = g_key_file_get_string(keyfile, "orield", "qemu_user", NULL);
+    return oriel_hv_qemu_user_setup(hv, qemu_user, path, error) && set_default_x509_dir(hv);
 }
 
 static void
@@ -203,7 +211,8 @@ oriel_hv_start(OrielHv *hv, GError **error)
     if (!load_daemon_config(hv, error))
         return FALSE;
     if (!make_dir(hv->runtime_dir, error) || !take_lock(hv, error) || !make_dir(hv->domains_runtime_dir, error) ||
-        !make_dir(hv->domains_config_dir, error) || !oriel_hv_load_store(hv, error))
+        !make_dir(hv->domains_config_dir, error) || !oriel_hv_qemu_user_prepare(hv, error) ||
+        !oriel_hv_load_store(hv, error))
         return FALSE;
     oriel_hv_recover(hv);
     if (!oriel_hv_server_listen(hv, error))

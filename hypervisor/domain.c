@@ -545,6 +545,7 @@ start_dm(OrielHvDomain *domain, guint first_port)
         domain->config->spice.port = port;
     domain->dm = oriel_dm_process_new(domain->config, dir);
     oriel_dm_process_set_spice_x509_dir(domain->dm, domain->hv->spice_x509_dir);
+    oriel_dm_process_set_user(domain->dm, domain->hv->qemu_user);
     if (port)
         domain->config->spice.port = 0;
     domain->spice_port = port ? port : domain->config->spice.port;

@@ -47,6 +47,7 @@ struct _OrielHv {
     int lock_fd;
     gboolean oriel_group_known;
     gid_t oriel_gid;
+    OrielDmUser *qemu_user;  /* system mode as root: QEMUs run as it (qemu-user.c) */
 
     GSocket *listener;
     GSource *listener_source;
@@ -141,6 +142,11 @@ void oriel_hv_ticket_watch_free(OrielHvTicketWatch *watch);
 /* Tests: a pending one-time ticket without QEMU, and shorter settle times. */
 void oriel_hv_ticket_watch_arm_for_test(OrielHvDomain *domain, guint settle_ms, guint settle_max_ms);
 gboolean oriel_hv_ticket_watch_is_armed(OrielHvDomain *domain);
+
+/* qemu-user.c: the unprivileged user of system-mode QEMUs */
+gboolean oriel_hv_qemu_user_setup(OrielHv *hv, const char *configured, const char *config_path, GError **error);
+gboolean oriel_hv_qemu_user_prepare(OrielHv *hv, GError **error); /* once the runtime dirs exist */
+void oriel_hv_qemu_user_share_socket(OrielHv *hv, const char *path); /* a socket QEMU connects to */
 
 gboolean oriel_hv_load_store(OrielHv *hv, GError **error);
 void oriel_hv_recover(OrielHv *hv);

@@ -35,6 +35,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(OrielHv, oriel_hv_free)
  */
 void oriel_hv_set_spice_x509_dir(OrielHv *hv, const char *dir);
 
+/*
+ * In system mode as root, QEMUs run as an unprivileged user: `qemu_user`
+ * of CONFIG/orield.conf, else $ORIEL_QEMU_USER, else oriel-qemu (an empty
+ * $ORIEL_QEMU_USER keeps root, for tests).  Start fails when that user
+ * does not exist, is root or is in root's group, or cannot read the SPICE
+ * TLS files.
+ */
 gboolean oriel_hv_start(OrielHv *hv, GError **error);
 
 const char *oriel_hv_get_socket_path(OrielHv *hv);

@@ -500,6 +500,7 @@ spawn_helper(UsbAttachment *att, GError **error)
     int listen_fd = listen_socket(att->socket_path, error);
     if (listen_fd < 0)
         return FALSE;
+    oriel_hv_qemu_user_share_socket(att->domain->hv, att->socket_path); /* QEMU connects to it */
     int log_fd = g_open(att->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (log_fd < 0) {
         g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "cannot open %s: %s", att->log_path,

@@ -27,6 +27,7 @@ test_context(void)
         .runtime_dir = "/run/oriel/test",
         .spice_port = 5930,
         .qmp_fd = -1,
+        .serial_fd = -1,
         .ovmf_code = NULL,
         .ovmf_vars = NULL,
         .spice_password_file = NULL,
@@ -159,6 +160,7 @@ setup_kvm(OrielDomainConfig *config, OrielQemuArgvContext *context)
     config->nestedhvm = TRUE;
     context->accel = ORIEL_ACCEL_KVM;
     context->qmp_fd = 3;
+    context->serial_fd = 4;
 }
 
 static void
