@@ -61,6 +61,7 @@ typedef struct {
     guint reconnect_attempt;
     gint64 reconnect_deadline_us;   /* 0: none, G_MAXINT64: forever */
     guint reconnect_source;
+    struct ViewerRefresh *refresh;  /* an asynchronous refresh running */
     guint timeout_source;
 
     GPtrArray *displays;            /* ViewerDisplay: one window each */
