@@ -10,9 +10,11 @@ one).  Standard library only.
 Listens on 127.0.0.1 (a free port, written to PORTFILE once it listens).
 POST /api/login {"user", "password"}: the password must be "pw" (else 401
 as the broker answers); users whose name starts with "slowlogin" wait
-DELAY seconds first.  GET /api/desktops: one pool, "desk".  POST
-/api/desktops/desk/connect: a .vv pointing at a closed port; users
-starting with "slowconnect" wait DELAY seconds first.  POST /api/logout.
+DELAY seconds first.  GET /api/desktops: one pool, "desk".  Users
+starting with "twopools" get a second pool, "lab" (and their connects are
+logged with the pool's name).  POST /api/desktops/POOL/connect: a .vv
+pointing at a closed port; users starting with "slowconnect" wait DELAY
+seconds first.  POST /api/logout.
 Each request is logged to LOG as it arrives ("login USER", "list USER",
 "connect USER", "logout USER") and again once answered ("... done")."""
 import http.server
@@ -90,8 +92,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if user is None:
             self.reply(401, json.dumps({'error': 'not logged in'}))
             return
-        if self.path == '/api/desktops/desk/connect':
-            log('connect ' + user)
+        if self.path.startswith('/api/desktops/') and self.path.endswith('/connect'):
+            log('connect %s %s' % (user, self.path.split('/')[3]) if user.startswith('twopools') else
+                'connect ' + user)
             if user.startswith('slowconnect'):
                 time.sleep(delay)
             vv = ('[virt-viewer]\ntype=spice\nhost=127.0.0.1\nport=%d\npassword=%s\ntitle=desk\n'
@@ -110,8 +113,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(401, json.dumps({'error': 'not logged in'}))
         elif self.path == '/api/desktops':
             log('list ' + user)
-            self.reply(200, json.dumps({'pools': [
-                {'name': 'desk', 'description': 'Test desktops', 'free': 1, 'persistent': False}]}))
+            pools = [{'name': 'desk', 'description': 'Test desktops', 'free': 1, 'persistent': False}]
+            if user.startswith('twopools'):
+                pools.append({'name': 'lab', 'description': 'Lab desktops', 'free': 2, 'persistent': True})
+            self.reply(200, json.dumps({'pools': pools}))
         else:
             self.reply(404, json.dumps({'error': 'no such thing'}))
 

@@ -7,8 +7,9 @@
 # answers _NET_WM_PING (x11-ping.py, what a window manager asks a hung
 # client), shows its busy state, sends no second login for a second
 # Return; Escape returns to the form within 1 s; a later login succeeds;
-# a slow connect is cancelled the same way and its session logged out.
-# TAP output.
+# a slow connect is cancelled the same way and its session logged out;
+# with two pools the pool window works from the list's callback.  TAP
+# output.
 set -u
 . "${ORIEL_SOURCE_DIR:?run through meson test}/tests/daemon/lib.sh"
 
@@ -22,7 +23,7 @@ for tool in Xvfb xdotool openssl python3; do
     command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing (scripts/install-deps.sh)"; exit 1; }
 done
 
-echo "1..10"
+echo "1..11"
 
 # The stand-in's certificate, for localhost.
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
@@ -192,7 +193,29 @@ else
     not_ok "a cancelled connect logs its session out, the window stays live" "$(details)"
 fi
 
-kill "$viewer_pid" 2>/dev/null
+# 10. Two pools: the list comes, the pool window (run from the list's
+# callback) is live, the pool chosen with the keyboard is connected.
+[ -n "$window" ] && type_login twopools1
+pools=""
+for ((i = 0; i < 100; i++)); do
+    pools=$(xdotool search --onlyvisible --name "Oriel - desktops" 2>/dev/null | head -n 1)
+    [ -n "$pools" ] && break
+    sleep 0.1
+done
+if [ -n "$pools" ] && python3 "$here/x11-ping.py" "$pools" 1 >>"$tmp/ping.out" 2>&1; then
+    xdotool windowfocus --sync "$pools" 2>>"$tmp/xdotool.err"
+    xdotool key Down 2>>"$tmp/xdotool.err"
+    xdotool key Return 2>>"$tmp/xdotool.err"
+fi
+if [ -n "$pools" ] && wait_log "list twopools1" 1 1 && wait_log "connect twopools1 lab" 1 15 &&
+   alive "$viewer_pid"; then
+    ok "with two pools the pool window comes up live and the chosen pool is connected"
+else
+    not_ok "with two pools the pool window comes up live and the chosen pool is connected" "$(details)"
+fi
+
+# The kiosk would answer SIGTERM during a session by going back to its login window.
+kill -9 "$viewer_pid" 2>/dev/null
 wait "$viewer_pid" 2>/dev/null
 # Cancelled calls leave nothing wrong behind (the ASan build's reports).
 if ! grep -Eq "ERROR: (Address|Leak)Sanitizer|runtime error:|-(CRITICAL|WARNING) \*\*" "$tmp/viewer.err"; then
