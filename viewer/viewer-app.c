@@ -135,7 +135,7 @@ refresh_done(ViewerApp *app, OrielViewerConnection *fresh, const GError *error)
 }
 
 /* An asynchronous refresh; outlives the app when the session ends first. */
-struct ViewerRefresh {
+struct _ViewerRefresh {
     ViewerApp *app;                 /* NULL once the session ended */
     const OrielViewerOptions *options;
     GCancellable *cancellable;
@@ -144,7 +144,7 @@ struct ViewerRefresh {
 static void
 on_refreshed(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-    struct ViewerRefresh *refresh = user_data;
+    ViewerRefresh *refresh = user_data;
     g_autoptr(GError) error = NULL;
     OrielViewerConnection *fresh = refresh->options->refresh_finish(refresh->options->refresh_data, result, &error);
     ViewerApp *app = refresh->app;
@@ -185,7 +185,7 @@ on_reconnect(gpointer user_data)
     if (options->refresh_async) {
         if (app->refresh)
             return G_SOURCE_REMOVE; /* one at a time; its answer reconnects */
-        app->refresh = g_new0(struct ViewerRefresh, 1);
+        app->refresh = g_new0(ViewerRefresh, 1);
         app->refresh->app = app;
         app->refresh->options = options;
         app->refresh->cancellable = g_cancellable_new();
