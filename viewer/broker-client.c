@@ -11,11 +11,21 @@
 #define BROKER_TIMEOUT_S 30   /* a /connect may start a desktop first */
 #define READ_CHUNK 16384
 
+typedef enum {
+    CALL_LOGIN,
+    CALL_LIST,
+    CALL_CONNECT,
+    CALL_LOGOUT,
+    CALL_KINDS,
+} CallKind;
+
 struct _OrielBrokerClient {
     SoupSession *session;
     char *url;
     char *token;
     char *user;
+    gboolean running[CALL_KINDS]; /* one call of a kind at a time */
+    guint pending;                /* calls not yet returned */
 };
 
 OrielBrokerClient *
@@ -58,6 +68,9 @@ oriel_broker_client_free(OrielBrokerClient *client)
 {
     if (!client)
         return;
+    /* Each call holds @client; they end within the session's timeout. */
+    while (client->pending)
+        g_main_context_iteration(NULL, TRUE);
     forget_token(client);
     g_clear_object(&client->session);
     g_free(client->url);
@@ -82,36 +95,15 @@ oriel_broker_client_get_user(OrielBrokerClient *client)
     return client->user;
 }
 
-/* Reads at most ORIEL_BROKER_REPLY_MAX bytes, NUL-terminated. */
-static GByteArray *
-read_bounded(GInputStream *stream, const char *what, GError **error)
-{
-    g_autoptr(GByteArray) body = g_byte_array_new();
-    guint8 chunk[READ_CHUNK];
-
-    for (;;) {
-        gssize got = g_input_stream_read(stream, chunk, sizeof(chunk), NULL, error);
-        if (got < 0) {
-            g_prefix_error(error, "%s: ", what);
-            return NULL;
-        }
-        if (got == 0)
-            break;
-        if (body->len + (gsize)got > ORIEL_BROKER_REPLY_MAX) {
-            g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_PROTOCOL, "%s: the broker's reply is too large",
-                        what);
-            return NULL;
-        }
-        g_byte_array_append(body, chunk, (guint)got);
-    }
-    g_input_stream_close(stream, NULL, NULL);
-    return g_steal_pointer(&body);
-}
-
-/* A transport error, in the broker's error domain. */
+/* A transport error, in the broker's error domain (a cancellation stays
+ * G_IO_ERROR_CANCELLED). */
 static void
 set_transport_error(GError **error, OrielBrokerClient *client, const char *what, const GError *cause)
 {
+    if (g_error_matches(cause, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, cause->message);
+        return;
+    }
     OrielBrokerError code = cause->domain == G_TLS_ERROR ? ORIEL_BROKER_ERROR_TLS : ORIEL_BROKER_ERROR_NETWORK;
 
     g_set_error(error, ORIEL_BROKER_ERROR, code, "%s: %s: %s", what, client->url,
@@ -119,24 +111,104 @@ set_transport_error(GError **error, OrielBrokerClient *client, const char *what,
                                                : cause->message);
 }
 
-/*
- * One request; returns the body of a 2xx reply (maybe empty) with its
- * content type, or NULL with an error built from the status and the
- * broker's {"error": ...}.
- */
-static GByteArray *
-request(OrielBrokerClient *client, const char *method, const char *path, const char *json_body, const char *what,
-        char **ret_content_type, GError **error)
-{
-    g_autofree char *url = g_strconcat(client->url, path, NULL);
-    g_autoptr(SoupMessage) message = soup_message_new(method, url);
-    g_autoptr(GError) local_error = NULL;
+/* One call in flight: the request, then the body read in chunks. */
+typedef struct {
+    OrielBrokerClient *client;
+    CallKind kind;
+    char *what;
+    char *user;                   /* login: the name typed, if the broker names none */
+    char *pool;                   /* connect */
+    SoupMessage *message;
+    GInputStream *stream;
+    GByteArray *body;
+    guint8 chunk[READ_CHUNK];
+} Call;
 
-    if (!message) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "%s: cannot request %s", what, url);
-        return NULL;
+static void
+call_free(gpointer data)
+{
+    Call *call = data;
+
+    g_free(call->what);
+    g_free(call->user);
+    g_free(call->pool);
+    g_clear_object(&call->message);
+    g_clear_object(&call->stream);
+    if (call->body) {
+        explicit_bzero(call->body->data, call->body->len); /* a token, a ticket */
+        g_byte_array_unref(call->body);
     }
-    SoupMessageHeaders *headers = soup_message_get_request_headers(message);
+    g_free(call);
+}
+
+/* Marks the call's kind free again, before the caller's callback runs (it
+ * may start the next one). */
+static void
+call_done(GTask *task)
+{
+    Call *call = g_task_get_task_data(task);
+
+    if (call->client) {
+        call->client->running[call->kind] = FALSE;
+        call->client->pending--;
+        call->client = NULL;
+    }
+}
+
+static void
+call_return_error(GTask *task, GError *error)
+{
+    call_done(task);
+    g_task_return_error(task, error);
+    g_object_unref(task);
+}
+
+static void
+zero_free(gpointer data)
+{
+    explicit_bzero(data, strlen(data));
+    g_free(data);
+}
+
+static void on_sent(GObject *source, GAsyncResult *result, gpointer user_data);
+static void on_read(GObject *source, GAsyncResult *result, gpointer user_data);
+static void call_complete(GTask *task);
+
+/*
+ * Starts one request; @json_body (taken, zeroed once sent) may hold a
+ * password.  The reply's body, bounded by ORIEL_BROKER_REPLY_MAX, goes to
+ * call_complete() on a 2xx status, else an error built from the status
+ * and the broker's {"error": ...}.
+ */
+static void
+call_start(OrielBrokerClient *client, GTask *task, Call *call, const char *method, const char *path,
+           char *json_body)
+{
+    CallKind kind = call->kind;
+    const char *what = call->what;
+    g_autofree char *url = g_strconcat(client->url, path, NULL);
+
+    g_task_set_task_data(task, call, call_free);
+    /* Logouts are exempt: each carries its own session's token. */
+    if (kind != CALL_LOGOUT && client->running[kind]) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_PENDING, "%s: a request is already running", what);
+        g_object_unref(task);
+        if (json_body)
+            zero_free(json_body);
+        return;
+    }
+    client->running[kind] = kind != CALL_LOGOUT;
+    client->pending++;
+    call->client = client;
+    call->message = soup_message_new(method, url);
+    if (!call->message) {
+        if (json_body)
+            zero_free(json_body);
+        call_return_error(task, g_error_new(ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID,
+                                            "%s: cannot request %s", what, url));
+        return;
+    }
+    SoupMessageHeaders *headers = soup_message_get_request_headers(call->message);
     soup_message_headers_replace(headers, "Accept", "application/json, application/x-virt-viewer");
     if (client->token) {
         g_autofree char *bearer = g_strconcat("Bearer ", client->token, NULL);
@@ -144,108 +216,251 @@ request(OrielBrokerClient *client, const char *method, const char *path, const c
         explicit_bzero(bearer, strlen(bearer));
     }
     if (json_body) {
-        g_autoptr(GBytes) bytes = g_bytes_new(json_body, strlen(json_body));
-        soup_message_set_request_body_from_bytes(message, "application/json", bytes);
+        g_autoptr(GBytes) bytes = g_bytes_new_with_free_func(json_body, strlen(json_body), zero_free, json_body);
+        soup_message_set_request_body_from_bytes(call->message, "application/json", bytes);
     }
-    g_autoptr(GInputStream) stream = soup_session_send(client->session, message, NULL, &local_error);
-    if (!stream) {
-        set_transport_error(error, client, what, local_error);
-        return NULL;
+    soup_session_send_async(client->session, call->message, G_PRIORITY_DEFAULT, g_task_get_cancellable(task),
+                            on_sent, task);
+}
+
+static void
+on_sent(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GTask *task = user_data;
+    Call *call = g_task_get_task_data(task);
+    g_autoptr(GError) local_error = NULL;
+    GError *error = NULL;
+
+    call->stream = soup_session_send_finish(SOUP_SESSION(source), result, &local_error);
+    if (!call->stream) {
+        set_transport_error(&error, call->client, call->what, local_error);
+        call_return_error(task, error);
+        return;
     }
-    g_autoptr(GByteArray) body = read_bounded(stream, what, error);
-    if (!body)
-        return NULL;
-    guint status = soup_message_get_status(message);
+    call->body = g_byte_array_new();
+    g_input_stream_read_async(call->stream, call->chunk, sizeof(call->chunk), G_PRIORITY_DEFAULT,
+                              g_task_get_cancellable(task), on_read, task);
+}
+
+static void
+on_read(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GTask *task = user_data;
+    Call *call = g_task_get_task_data(task);
+    GError *error = NULL;
+    gssize got = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+
+    if (got < 0) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            g_prefix_error(&error, "%s: ", call->what);
+        call_return_error(task, error);
+        return;
+    }
+    if (got > 0) {
+        if (call->body->len + (gsize)got > ORIEL_BROKER_REPLY_MAX) {
+            call_return_error(task, g_error_new(ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_PROTOCOL,
+                                                "%s: the broker's reply is too large", call->what));
+            return;
+        }
+        g_byte_array_append(call->body, call->chunk, (guint)got);
+        explicit_bzero(call->chunk, (gsize)got);
+        g_input_stream_read_async(call->stream, call->chunk, sizeof(call->chunk), G_PRIORITY_DEFAULT,
+                                  g_task_get_cancellable(task), on_read, task);
+        return;
+    }
+    /* The body is all read: closing does not wait on the network. */
+    g_input_stream_close(call->stream, NULL, NULL);
+    guint8 nul = 0;
+    g_byte_array_append(call->body, &nul, 1);
+    g_byte_array_set_size(call->body, call->body->len - 1);
+    guint status = soup_message_get_status(call->message);
     if (status < 200 || status > 299) {
-        oriel_broker_set_http_error(error, what, status, soup_message_get_reason_phrase(message),
-                                    (const char *)body->data, body->len);
-        return NULL;
+        oriel_broker_set_http_error(&error, call->what, status, soup_message_get_reason_phrase(call->message),
+                                    (const char *)call->body->data, call->body->len);
+        call_return_error(task, error);
+        return;
     }
-    if (ret_content_type) {
-        const char *type = soup_message_headers_get_content_type(soup_message_get_response_headers(message), NULL);
-        *ret_content_type = g_strdup(type);
-    }
-    return g_steal_pointer(&body);
+    call_complete(task);
 }
 
-gboolean
-oriel_broker_client_login(OrielBrokerClient *client, const char *user, const char *password, GError **error)
+/* A 2xx reply: what each kind makes of it. */
+static void
+call_complete(GTask *task)
 {
-    if (!user || !*user || strlen(user) > ORIEL_BROKER_NAME_MAX || !g_utf8_validate(user, -1, NULL)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "login: enter a user name");
-        return FALSE;
+    Call *call = g_task_get_task_data(task);
+    OrielBrokerClient *client = call->client;
+    const char *data = (const char *)call->body->data;
+    GError *error = NULL;
+
+    switch (call->kind) {
+    case CALL_LOGIN: {
+        g_autoptr(OrielBrokerLogin) login = oriel_broker_login_parse(data, call->body->len, &error);
+        if (!login)
+            break;
+        forget_token(client);
+        client->token = g_steal_pointer(&login->token);
+        client->user = g_strdup(login->user ? login->user : call->user);
+        call_done(task);
+        g_task_return_boolean(task, TRUE);
+        g_object_unref(task);
+        return;
     }
-    if (!password || strlen(password) > 4096) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "login: the password is too long");
-        return FALSE;
+    case CALL_LIST: {
+        GPtrArray *pools = oriel_broker_pools_parse(data, call->body->len, &error);
+        if (!pools)
+            break;
+        call_done(task);
+        g_task_return_pointer(task, pools, (GDestroyNotify)g_ptr_array_unref);
+        g_object_unref(task);
+        return;
     }
-    forget_token(client);
-    char *body = oriel_broker_login_request(user, password);
-    g_autoptr(GByteArray) reply = request(client, "POST", "/api/login", body, "login", NULL, error);
-    explicit_bzero(body, strlen(body));
-    g_free(body);
-    if (!reply)
-        return FALSE;
-    g_autoptr(OrielBrokerLogin) login = oriel_broker_login_parse((const char *)reply->data, reply->len, error);
-    if (!login)
-        return FALSE;
-    client->token = g_steal_pointer(&login->token);
-    client->user = g_strdup(login->user ? login->user : user);
-    return TRUE;
+    case CALL_CONNECT: {
+        const char *type =
+            soup_message_headers_get_content_type(soup_message_get_response_headers(call->message), NULL);
+        if (!type || !g_str_equal(type, "application/x-virt-viewer")) {
+            g_set_error(&error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_PROTOCOL,
+                        "%s: expected a virt-viewer document, got %s", call->what, type ? type : "no content type");
+            break;
+        }
+        g_autoptr(GError) vv_error = NULL;
+        OrielViewerConnection *connection = oriel_viewer_vv_parse_data(data, call->body->len, &vv_error);
+        if (!connection) {
+            g_set_error(&error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_PROTOCOL, "%s: %s", call->what,
+                        vv_error->message);
+            break;
+        }
+        if (!connection->title)
+            connection->title = g_strdup(call->pool);
+        call_done(task);
+        g_task_return_pointer(task, connection, (GDestroyNotify)oriel_viewer_connection_free);
+        g_object_unref(task);
+        return;
+    }
+    case CALL_LOGOUT:
+    case CALL_KINDS:
+        call_done(task);
+        g_task_return_boolean(task, TRUE);
+        g_object_unref(task);
+        return;
+    }
+    call_return_error(task, error);
 }
 
-GPtrArray *
-oriel_broker_client_list(OrielBrokerClient *client, GError **error)
+static Call *
+call_new(CallKind kind, const char *what)
 {
-    g_autoptr(GByteArray) reply = request(client, "GET", "/api/desktops", NULL, "the desktop list", NULL, error);
+    Call *call = g_new0(Call, 1);
 
-    if (!reply)
-        return NULL;
-    return oriel_broker_pools_parse((const char *)reply->data, reply->len, error);
+    call->kind = kind;
+    call->what = g_strdup(what);
+    return call;
 }
 
-OrielViewerConnection *
-oriel_broker_client_connect(OrielBrokerClient *client, const char *pool, GError **error)
+static GTask *
+call_task(OrielBrokerClient *client, gpointer tag, GCancellable *cancellable, GAsyncReadyCallback callback,
+          gpointer user_data)
 {
-    g_autofree char *what = g_strdup_printf("connecting to pool %s", pool ? pool : "?");
-    g_autofree char *type = NULL;
+    GTask *task = g_task_new(NULL, cancellable, callback, user_data);
 
-    if (!oriel_broker_name_is_safe(pool)) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "\"%s\" is not a pool name",
-                    pool ? pool : "");
-        return NULL;
-    }
-    g_autofree char *path = g_strdup_printf("/api/desktops/%s/connect", pool);
-    g_autoptr(GByteArray) reply = request(client, "POST", path, NULL, what, &type, error);
-    if (!reply)
-        return NULL;
-    if (!type || !g_str_equal(type, "application/x-virt-viewer")) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_PROTOCOL,
-                    "%s: expected a virt-viewer document, got %s", what, type ? type : "no content type");
-        return NULL;
-    }
-    g_autoptr(GError) vv_error = NULL;
-    OrielViewerConnection *connection =
-        oriel_viewer_vv_parse_data((const char *)reply->data, reply->len, &vv_error);
-    explicit_bzero(reply->data, reply->len); /* it holds the ticket */
-    if (!connection) {
-        g_set_error(error, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_PROTOCOL, "%s: %s", what, vv_error->message);
-        return NULL;
-    }
-    if (!connection->title)
-        connection->title = g_strdup(pool);
-    return connection;
+    g_task_set_source_tag(task, tag);
+    return task;
 }
 
 void
-oriel_broker_client_logout(OrielBrokerClient *client)
+oriel_broker_client_login_async(OrielBrokerClient *client, const char *user, const char *password,
+                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = call_task(client, oriel_broker_client_login_async, cancellable, callback, user_data);
+
+    if (!user || !*user || strlen(user) > ORIEL_BROKER_NAME_MAX || !g_utf8_validate(user, -1, NULL)) {
+        g_task_return_new_error(task, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "login: enter a user name");
+        g_object_unref(task);
+        return;
+    }
+    if (!password || strlen(password) > 4096) {
+        g_task_return_new_error(task, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID,
+                                "login: the password is too long");
+        g_object_unref(task);
+        return;
+    }
+    if (!client->running[CALL_LOGIN])
+        forget_token(client);
+    Call *call = call_new(CALL_LOGIN, "login");
+    call->user = g_strdup(user);
+    call_start(client, task, call, "POST", "/api/login", oriel_broker_login_request(user, password));
+}
+
+gboolean
+oriel_broker_client_login_finish(OrielBrokerClient *client, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, NULL), FALSE);
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+void
+oriel_broker_client_list_async(OrielBrokerClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data)
+{
+    GTask *task = call_task(client, oriel_broker_client_list_async, cancellable, callback, user_data);
+
+    call_start(client, task, call_new(CALL_LIST, "the desktop list"), "GET", "/api/desktops", NULL);
+}
+
+GPtrArray *
+oriel_broker_client_list_finish(OrielBrokerClient *client, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+void
+oriel_broker_client_connect_async(OrielBrokerClient *client, const char *pool, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = call_task(client, oriel_broker_client_connect_async, cancellable, callback, user_data);
+    g_autofree char *what = g_strdup_printf("connecting to pool %s", pool ? pool : "?");
+
+    if (!oriel_broker_name_is_safe(pool)) {
+        g_task_return_new_error(task, ORIEL_BROKER_ERROR, ORIEL_BROKER_ERROR_INVALID, "\"%s\" is not a pool name",
+                                pool ? pool : "");
+        g_object_unref(task);
+        return;
+    }
+    g_autofree char *path = g_strdup_printf("/api/desktops/%s/connect", pool);
+    Call *call = call_new(CALL_CONNECT, what);
+    call->pool = g_strdup(pool);
+    call_start(client, task, call, "POST", path, NULL);
+}
+
+OrielViewerConnection *
+oriel_broker_client_connect_finish(OrielBrokerClient *client, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+void
+oriel_broker_client_logout_async(OrielBrokerClient *client, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = call_task(client, oriel_broker_client_logout_async, cancellable, callback, user_data);
+
+    if (!client->token) {
+        g_task_return_boolean(task, TRUE);
+        g_object_unref(task);
+        return;
+    }
+    /* The request carries the token; the client forgets it now. */
+    call_start(client, task, call_new(CALL_LOGOUT, "logout"), "POST", "/api/logout", NULL);
+    forget_token(client);
+}
+
+void
+oriel_broker_client_logout_finish(OrielBrokerClient *client, GAsyncResult *result)
 {
     g_autoptr(GError) error = NULL;
 
-    if (!client->token)
-        return;
-    g_autoptr(GByteArray) reply = request(client, "POST", "/api/logout", NULL, "logout", NULL, &error);
-    if (!reply)
+    g_return_if_fail(g_task_is_valid(result, NULL));
+    if (!g_task_propagate_boolean(G_TASK(result), &error))
         g_debug("%s", error->message);
-    forget_token(client);
 }

@@ -17,6 +17,9 @@
 #define ZOOM_MAX 400
 #define ZOOM_STEP 10
 
+/* An asynchronous refresh running (viewer-app.c). */
+typedef struct _ViewerRefresh ViewerRefresh;
+
 typedef struct {
     const OrielViewerOptions *options;
     const OrielViewerConnection *connection;
@@ -61,6 +64,7 @@ typedef struct {
     guint reconnect_attempt;
     gint64 reconnect_deadline_us;   /* 0: none, G_MAXINT64: forever */
     guint reconnect_source;
+    ViewerRefresh *refresh;         /* an asynchronous refresh running */
     guint timeout_source;
 
     GPtrArray *displays;            /* ViewerDisplay: one window each */

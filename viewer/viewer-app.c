@@ -104,38 +104,99 @@ viewer_check_frames(ViewerApp *app)
 
 static gboolean schedule_reconnect(ViewerApp *app);
 
+/* A refresh hook's answer: a fresh connection, or @error. */
+static void
+refresh_done(ViewerApp *app, OrielViewerConnection *fresh, const GError *error)
+{
+    if (fresh) {
+        oriel_viewer_connection_free(app->refreshed);
+        app->refreshed = fresh;
+        app->connection = fresh;
+    } else if (g_error_matches(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_ENDED)) {
+        viewer_set_status(app, error->message);
+        viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, error->message);
+        return;
+    } else {
+        /* Tickets are one-time: the previous one is spent.  Try again
+         * later for a fresh one (a restarting desktop, a broker that
+         * is briefly unreachable). */
+        g_autofree char *text = g_strdup_printf("No fresh ticket yet: %s", error->message);
+        viewer_set_status(app, text);
+        if (!schedule_reconnect(app)) {
+            g_autofree char *gave_up = g_strdup_printf(
+                "the session was lost and did not come back within %d s (%s)",
+                app->options->reconnect_timeout, error->message);
+            viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, gave_up);
+        }
+        return;
+    }
+    session_stop(app);
+    session_start(app);
+}
+
+/* An asynchronous refresh; outlives the app when the session ends first. */
+struct _ViewerRefresh {
+    ViewerApp *app;                 /* NULL once the session ended */
+    const OrielViewerOptions *options;
+    GCancellable *cancellable;
+};
+
+static void
+on_refreshed(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    ViewerRefresh *refresh = user_data;
+    g_autoptr(GError) error = NULL;
+    OrielViewerConnection *fresh = refresh->options->refresh_finish(refresh->options->refresh_data, result, &error);
+    ViewerApp *app = refresh->app;
+
+    g_object_unref(refresh->cancellable);
+    g_free(refresh);
+    if (!app) {
+        oriel_viewer_connection_free(fresh);
+        return;
+    }
+    app->refresh = NULL;
+    if (app->exit_code != APP_RUNNING) {
+        oriel_viewer_connection_free(fresh);
+        return;
+    }
+    refresh_done(app, fresh, error);
+}
+
+/* Ends a refresh still running: its answer is dropped. */
+static void
+refresh_cancel(ViewerApp *app)
+{
+    if (!app->refresh)
+        return;
+    app->refresh->app = NULL;
+    g_cancellable_cancel(app->refresh->cancellable);
+    app->refresh = NULL;
+}
+
 static gboolean
 on_reconnect(gpointer user_data)
 {
     ViewerApp *app = user_data;
+    const OrielViewerOptions *options = app->options;
 
     app->reconnect_source = 0;
     app->reconnect_attempt++;
-    if (app->options->refresh) {
+    if (options->refresh_async) {
+        if (app->refresh)
+            return G_SOURCE_REMOVE; /* one at a time; its answer reconnects */
+        app->refresh = g_new0(ViewerRefresh, 1);
+        app->refresh->app = app;
+        app->refresh->options = options;
+        app->refresh->cancellable = g_cancellable_new();
+        options->refresh_async(options->refresh_data, app->refresh->cancellable, on_refreshed, app->refresh);
+        return G_SOURCE_REMOVE;
+    }
+    if (options->refresh) {
         g_autoptr(GError) error = NULL;
-        OrielViewerConnection *fresh = app->options->refresh(app->options->refresh_data, &error);
-        if (fresh) {
-            oriel_viewer_connection_free(app->refreshed);
-            app->refreshed = fresh;
-            app->connection = fresh;
-        } else if (g_error_matches(error, ORIEL_VIEWER_ERROR, ORIEL_VIEWER_ERROR_ENDED)) {
-            viewer_set_status(app, error->message);
-            viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, error->message);
-            return G_SOURCE_REMOVE;
-        } else {
-            /* Tickets are one-time: the previous one is spent.  Try again
-             * later for a fresh one (a restarting desktop, a broker that
-             * is briefly unreachable). */
-            g_autofree char *text = g_strdup_printf("No fresh ticket yet: %s", error->message);
-            viewer_set_status(app, text);
-            if (!schedule_reconnect(app)) {
-                g_autofree char *gave_up = g_strdup_printf(
-                    "the session was lost and did not come back within %d s (%s)",
-                    app->options->reconnect_timeout, error->message);
-                viewer_quit(app, ORIEL_VIEWER_EXIT_CLOSED, gave_up);
-            }
-            return G_SOURCE_REMOVE;
-        }
+        OrielViewerConnection *fresh = options->refresh(options->refresh_data, &error);
+        refresh_done(app, fresh, error);
+        return G_SOURCE_REMOVE;
     }
     session_stop(app);
     session_start(app);
@@ -557,6 +618,7 @@ oriel_viewer_app_run(const OrielViewerOptions *options, const OrielViewerConnect
         g_source_remove(app.timeout_source);
     if (app.reconnect_source)
         g_source_remove(app.reconnect_source);
+    refresh_cancel(&app);
     if (app.frame_idle)
         g_source_remove(app.frame_idle);
     session_stop(&app);

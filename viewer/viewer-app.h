@@ -4,6 +4,8 @@
 
 #include "oriel-viewer.h"
 
+#include <gio/gio.h>
+
 typedef enum {
     ORIEL_KIOSK_QUIT_NEVER,
     ORIEL_KIOSK_QUIT_ON_DISCONNECT,
@@ -34,6 +36,12 @@ typedef struct {
      * one-time ticket from orield or a broker).  NULL with error set keeps
      * the previous one. */
     OrielViewerConnection *(*refresh)(gpointer refresh_data, GError **error);
+    /* The same without blocking the windows (used instead when set):
+     * @callback gets the result for refresh_finish; ending the session
+     * cancels @cancellable. */
+    void (*refresh_async)(gpointer refresh_data, GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data);
+    OrielViewerConnection *(*refresh_finish)(gpointer refresh_data, GAsyncResult *result, GError **error);
     gpointer refresh_data;
     /* Broker mode: keys (virt-viewer syntax) that end the session like
      * closing the window, also in kiosk mode; NULL: none. */
