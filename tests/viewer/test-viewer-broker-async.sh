@@ -11,17 +11,15 @@
 # with two pools the pool window works from the list's callback.  TAP
 # output.
 set -u
-. "${ORIEL_SOURCE_DIR:?run through meson test}/tests/daemon/lib.sh"
+. "${ORIEL_SOURCE_DIR:?run through meson test}/tests/lib.sh"
+. "$ORIEL_SOURCE_DIR/tests/daemon/lib.sh"
 
 viewer="$build/viewer/oriel-viewer"
 here="$ORIEL_SOURCE_DIR/tests/viewer"
 delay=8
-cat "$ORIEL_SOURCE_DIR/tests/lsan.supp" "$here/lsan.supp" >"$tmp/lsan.supp"
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0"
+use_lsan_suppressions viewer/lsan.supp
 export NO_AT_BRIDGE=1 GDK_BACKEND=x11
-for tool in Xvfb xdotool openssl python3; do
-    command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing (scripts/install-deps.sh)"; exit 1; }
-done
+require_tools Xvfb xdotool openssl python3
 
 echo "1..11"
 
@@ -37,15 +35,7 @@ for ((i = 0; i < 100; i++)); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 [ -s "$tmp/port" ] || { echo "Bail out! the stand-in broker did not start: $(cat "$tmp/broker.err")"; exit 1; }
 url="https://localhost:$(cat "$tmp/port")"
 
-mkfifo "$tmp/displayfd"
-Xvfb -displayfd 5 -screen 0 1280x1024x24 -nolisten tcp -noreset 5>"$tmp/displayfd" >"$tmp/xvfb.log" 2>&1 &
-pids_to_kill+=($!)
-exec 5<"$tmp/displayfd"
-display=""
-read -r -t 30 -u 5 display
-exec 5<&-
-[ -n "$display" ] || { echo "Bail out! Xvfb did not start: $(cat "$tmp/xvfb.log")"; exit 1; }
-export DISPLAY=":$display"
+start_xvfb 1280x1024x24 || bail_out "Xvfb did not start: $(cat "$tmp/xvfb.log")"
 
 # events NAME [DETAIL]: how many NAME events the viewer printed.
 events() {
