@@ -3,13 +3,19 @@
  * oriel-usbdisk: an emulated USB mass-storage device backed by a raw image,
  * served over usbredir to QEMU's usb-redir device.
  *
- *   oriel-usbdisk --image PATH [--read-only] (--listen PATH | --fd N)
- *                 [--speed high|super] [--serial STR]
+ *   oriel-usbdisk (--image PATH | --image-fd N [--image-name PATH]) [--read-only]
+ *                 (--listen PATH | --fd N) [--speed high|super] [--serial STR]
  *
  * QEMU connects as a chardev client (-chardev socket,id=X,path=PATH
  * -device usb-redir,chardev=X).  One connection at a time; when the peer
  * goes, the device waits for the next.  SIGTERM/SIGINT: sync the image and
  * exit 0.
+ *
+ * orield opens the image and the socket itself and starts the helper
+ * without privileges (--image-fd, --fd): the process that parses what the
+ * guest sends holds those two descriptors and no right to open anything.
+ * Once they are set up, the helper also forbids itself new privileges and
+ * being traced or dumped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -337,10 +344,34 @@ lock_image(int fd, const char *path, gboolean read_only, GError **error)
     return TRUE;
 }
 
+/* Checks the image behind @fd and locks it; the size in @size. */
+static gboolean
+setup_image(int fd, const char *path, gboolean read_only, guint64 *size, GError **error)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "%s: not a regular file or block device", path);
+        return FALSE;
+    }
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    if (!usbdisk_image_check(path, end, error))
+        return FALSE;
+    if (!lock_image(fd, path, read_only, error))
+        return FALSE;
+    *size = end;
+    return TRUE;
+}
+
 static int
 open_image(const char *path, gboolean read_only, guint64 *size, GError **error)
 {
-    struct stat st;
     int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 
     if (fd < 0) {
@@ -348,42 +379,67 @@ open_image(const char *path, gboolean read_only, guint64 *size, GError **error)
                     g_strerror(errno));
         return -1;
     }
-    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "%s: not a regular file or block device", path);
+    if (!setup_image(fd, path, read_only, size, error)) {
         close(fd);
         return -1;
     }
-    off_t end = lseek(fd, 0, SEEK_END);
-    if (end < 0) {
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", path,
-                    g_strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!usbdisk_image_check(path, end, error)) {
-        close(fd);
-        return -1;
-    }
-    if (!lock_image(fd, path, read_only, error)) {
-        close(fd);
-        return -1;
-    }
-    *size = end;
     return fd;
+}
+
+/* An image opened by the caller (orield): its access mode must allow what
+ * the disk does; locked like an image opened here.  @name is for messages. */
+static gboolean
+adopt_image_fd(int fd, const char *name, gboolean read_only, guint64 *size, GError **error)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%d: %s", fd,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    if ((flags & O_ACCMODE) != O_RDWR && ((flags & O_ACCMODE) != O_RDONLY || !read_only)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "%d (%s): not open for %s", fd, name,
+                    read_only ? "reading" : "reading and writing");
+        return FALSE;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || ((flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%d (%s): %s", fd,
+                    name, g_strerror(errno));
+        return FALSE;
+    }
+    return setup_image(fd, name, read_only, size, error);
+}
+
+/* Cheap limits once everything is open: no new privileges through exec,
+ * and no tracing or core dump by a process of the same user (QEMU). */
+static void
+restrict_self(void)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        g_message("cannot set no_new_privs: %s", g_strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        g_message("cannot clear the dumpable flag: %s", g_strerror(errno));
 }
 
 int
 main(int argc, char **argv)
 {
     g_autofree char *image = NULL;
+    g_autofree char *image_name = NULL;
     g_autofree char *listen_path = NULL;
     g_autofree char *speed = NULL;
     g_autofree char *serial = NULL;
     gboolean read_only = FALSE;
     int listen_fd_arg = -1;
+    int image_fd_arg = -1;
     GOptionEntry entries[] = {
         { "image", 0, 0, G_OPTION_ARG_FILENAME, &image, "Raw disk image", "PATH" },
+        { "image-fd", 0, 0, G_OPTION_ARG_INT, &image_fd_arg, "Raw disk image open on this fd",
+          "N" },
+        { "image-name", 0, 0, G_OPTION_ARG_FILENAME, &image_name,
+          "The --image-fd image's path, for messages", "PATH" },
         { "read-only", 0, 0, G_OPTION_ARG_NONE, &read_only, "Write-protect the disk", NULL },
         { "listen", 0, 0, G_OPTION_ARG_FILENAME, &listen_path, "Listen on a Unix socket",
           "PATH" },
@@ -415,8 +471,16 @@ main(int argc, char **argv)
         g_printerr("oriel-usbdisk: unexpected argument \"%s\"\n", argv[1]);
         return 2;
     }
-    if (!image) {
-        g_printerr("oriel-usbdisk: --image PATH is required\n");
+    if ((image != NULL) == (image_fd_arg >= 0)) {
+        g_printerr("oriel-usbdisk: give exactly one of --image PATH and --image-fd N\n");
+        return 2;
+    }
+    if (image_name && image) {
+        g_printerr("oriel-usbdisk: --image-name goes with --image-fd\n");
+        return 2;
+    }
+    if (image_fd_arg >= 0 && image_fd_arg == listen_fd_arg) {
+        g_printerr("oriel-usbdisk: --image-fd and --fd must differ\n");
         return 2;
     }
     if ((listen_path != NULL) == (listen_fd_arg >= 0)) {
@@ -438,10 +502,21 @@ main(int argc, char **argv)
         return 2;
     }
 
-    s.image_fd = open_image(image, read_only, &size, &error);
-    if (s.image_fd < 0) {
-        g_printerr("oriel-usbdisk: --image %s\n", error->message);
-        return 1;
+    if (image) {
+        s.image_fd = open_image(image, read_only, &size, &error);
+        if (s.image_fd < 0) {
+            g_printerr("oriel-usbdisk: --image %s\n", error->message);
+            return 1;
+        }
+    } else {
+        if (!image_name)
+            image_name = g_strdup_printf("fd %d", image_fd_arg);
+        if (!adopt_image_fd(image_fd_arg, image_name, read_only, &size, &error)) {
+            g_printerr("oriel-usbdisk: --image-fd %s\n", error->message);
+            return 1;
+        }
+        s.image_fd = image_fd_arg;
+        image = g_steal_pointer(&image_name);
     }
     s.image_path = image;
 
@@ -462,6 +537,8 @@ main(int argc, char **argv)
         g_printerr("oriel-usbdisk: %s\n", error->message);
         return 1;
     }
+
+    restrict_self();
 
     s.serial = serial;
     s.bot = usbdisk_bot_new(s.image_fd, size, read_only, serial);

@@ -42,7 +42,8 @@
 #define USB_HELPER_STOP_TIMEOUT_S 5 /* SIGTERM to exit, then SIGKILL */
 #define USB_DISK_PATH_MAX 4000
 #define USB_RECORD_MAX (64 * 1024)
-#define USB_HELPER_FD 3
+#define USB_HELPER_FD 3       /* the listening socket */
+#define USB_HELPER_IMAGE_FD 4 /* the image, opened by orield */
 
 typedef enum {
     USB_ATTACHING,
@@ -470,11 +471,48 @@ listen_socket(const char *path, GError **error)
     return fd;
 }
 
+/* Between fork and exec: async-signal-safe calls only. */
 static void
 helper_child_setup(gpointer user_data)
 {
+    const OrielDmUser *user = user_data;
+
     /* Its own session, as QEMU: it outlives a daemon restart. */
     setsid();
+    /* The helper parses what the guest sends: never as root.  It needs no
+     * right of its own, orield passes it the image and the socket. */
+    if (user && oriel_dm_user_drop(user) < 0) {
+        static const char message[] = "oriel: cannot switch to the QEMU user; the USB disk helper does not run as root\n";
+        if (write(STDERR_FILENO, message, sizeof(message) - 1) < 0)
+            _exit(127);
+        _exit(127);
+    }
+}
+
+/* Opens the image for the helper, with the rights the attach checked; the
+ * file at the path must still be the one checked (or, recovered from the
+ * record, the one recorded).  -1 with @error. */
+static int
+open_image(UsbAttachment *att, GError **error)
+{
+    struct stat st;
+    int fd = g_open(att->disk, (att->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0) {
+        g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "cannot open %s: %s", att->disk,
+                    g_strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        ((att->disk_dev || att->disk_ino) && (st.st_dev != att->disk_dev || st.st_ino != att->disk_ino))) {
+        g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC,
+                    "%s is no longer the image that was attached", att->disk);
+        close(fd);
+        return -1;
+    }
+    att->disk_dev = st.st_dev;
+    att->disk_ino = st.st_ino;
+    return fd; /* the helper clears O_NONBLOCK (no open blocks on a FIFO here) */
 }
 
 static gboolean
@@ -483,38 +521,48 @@ spawn_helper(UsbAttachment *att, GError **error)
     g_autofree char *binary = find_helper();
     g_autofree char *serial = g_strdup_printf("ORIEL-%s-%s", att->domain->name, att->id);
     g_autofree char *fd_text = g_strdup_printf("%d", USB_HELPER_FD);
+    g_autofree char *image_fd_text = g_strdup_printf("%d", USB_HELPER_IMAGE_FD);
     g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+    OrielDmUser *user = att->domain->hv->qemu_user;
     GPid pid = 0;
 
     /* USB serial numbers are short: keep what fits. */
     if (strlen(serial) > 60)
         serial[60] = '\0';
-    g_strv_builder_add_many(builder, binary, "--image", att->disk, "--fd", fd_text, "--speed",
-                            speed_to_string(att->speed), "--serial", serial, NULL);
+    g_strv_builder_add_many(builder, binary, "--image-fd", image_fd_text, "--image-name", att->disk, "--fd",
+                            fd_text, "--speed", speed_to_string(att->speed), "--serial", serial, NULL);
     if (att->read_only)
         g_strv_builder_add(builder, "--read-only");
     g_auto(GStrv) argv = g_strv_builder_end(builder);
     /* The helper reads guest-controlled data: a GLib warning must not abort it. */
     g_auto(GStrv) environment = g_environ_unsetenv(g_get_environ(), "G_DEBUG");
 
-    int listen_fd = listen_socket(att->socket_path, error);
-    if (listen_fd < 0)
+    int image_fd = open_image(att, error);
+    if (image_fd < 0)
         return FALSE;
+    int listen_fd = listen_socket(att->socket_path, error);
+    if (listen_fd < 0) {
+        close(image_fd);
+        return FALSE;
+    }
     oriel_hv_qemu_user_share_socket(att->domain->hv, att->socket_path); /* QEMU connects to it */
     int log_fd = g_open(att->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (log_fd < 0) {
         g_set_error(error, ORIEL_HV_ERROR, ORIEL_HV_ERROR_GENERIC, "cannot open %s: %s", att->log_path,
                     g_strerror(errno));
         close(listen_fd);
+        close(image_fd);
         g_unlink(att->socket_path);
         return FALSE;
     }
-    int source_fds[] = { listen_fd };
-    int target_fds[] = { USB_HELPER_FD };
+    int source_fds[] = { listen_fd, image_fd };
+    int target_fds[] = { USB_HELPER_FD, USB_HELPER_IMAGE_FD };
     gboolean spawned = g_spawn_async_with_pipes_and_fds(
         NULL, (const char *const *)argv, (const char *const *)environment,
-        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, helper_child_setup, NULL, -1, log_fd, log_fd,
+        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, helper_child_setup, user, -1, log_fd, log_fd,
         source_fds, target_fds, G_N_ELEMENTS(source_fds), &pid, NULL, NULL, NULL, error);
+    /* The helper's copy alone holds the image's locks from here on. */
+    close(image_fd);
     close(listen_fd);
     close(log_fd);
     if (!spawned) {
@@ -1351,7 +1399,9 @@ helper_matches(GPid pid, guint64 start, const char *disk)
     if (!g_file_get_contents(path, &cmdline, &length, NULL) || length == 0)
         return FALSE;
     for (gsize i = 0; i + 1 < length; i += strlen(cmdline + i) + 1) {
-        if (g_str_equal(cmdline + i, "--image") && i + strlen(cmdline + i) + 1 < length)
+        /* --image-name, or --image from a daemon before the helper ran unprivileged */
+        if ((g_str_equal(cmdline + i, "--image-name") || g_str_equal(cmdline + i, "--image")) &&
+            i + strlen(cmdline + i) + 1 < length)
             return g_str_equal(cmdline + i + strlen(cmdline + i) + 1, disk);
     }
     return FALSE;

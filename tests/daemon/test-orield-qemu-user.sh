@@ -5,8 +5,10 @@
 # user cannot read; that a started domain's QEMU has the user's real and
 # effective uid and gid and groups, boots to its shell on the serial socket,
 # takes a SPICE client with a ticket, sits in its own cgroup, gets a
-# hot-plugged USB disk (QEMU connects to the helper's socket), is
-# reattached by a restarted orield; that a disk
+# hot-plugged USB disk (QEMU connects to the helper's socket) whose helper
+# runs as the user too, on an image only root can open (orield passes it
+# open), keeps the image locked, is re-adopted and restarted as the user;
+# that QEMU is reattached by a restarted orield; that a disk
 # the user cannot write is a clear error; and that shutdown and destroy
 # clean up.  Needs root: without it, exit 77 (meson: SKIP, not a pass).
 # TAP lines, exit status 0 only when all pass.
@@ -18,7 +20,7 @@ fi
 . "$here/lib.sh"
 probe="$build/tests/tools/spice-probe"
 
-echo "1..15"
+echo "1..19"
 
 quser="oriel-t$$"
 nosuch="oriel-nosuch-$$"
@@ -43,6 +45,10 @@ cp "$guest/vmlinux" "$guest/initramfs.cpio.gz" "$tmp/g/"
 chmod 0755 "$tmp/g"
 chmod 0644 "$tmp/g/"*
 guest="$tmp/g"
+# The USB disk helper runs as the user too: its binary where it can run it.
+cp "$ORIEL_USBDISK" "$tmp/g/oriel-usbdisk"
+chmod 0755 "$tmp/g/oriel-usbdisk"
+export ORIEL_USBDISK="$tmp/g/oriel-usbdisk"
 mkdir -p "$ORIEL_CONFIG_DIR"
 conf="$ORIEL_CONFIG_DIR/orield.conf"
 
@@ -157,17 +163,64 @@ else
     not_ok "QEMU sits in its own cgroup" "$(cat "/proc/$pid/cgroup" "$tmp/sched" 2>&1)"
 fi
 
-# The helper (root) serves the image; QEMU, as the user, connects to its
-# socket in the runtime dir.  32768 sectors: the guest finds it by size.
-truncate -s 16M "$tmp/usb.img"
+# The helper serves the image as the user; QEMU, as the user, connects to
+# its socket in the runtime dir.  The image is root's, mode 0600: only
+# orield can open it, and passes it open.  32768 sectors: the guest finds
+# it by size, and reads it whole.
+head -c 16M /dev/urandom >"$tmp/usb.img"
+chmod 0600 "$tmp/usb.img"
+usb_sha=$(sha256sum <"$tmp/usb.img" | cut -d' ' -f1)
+pid_of_usb() {
+    "$orielctl" usb-list qu-desk --json 2>/dev/null | tr -d ' \n' | grep -o "\"id\":\"$1\"[^}]*" |
+        grep -o '"pid":[0-9]*' | cut -d: -f2
+}
+# guest_reads_usb: the guest finds the 32768-sector disk and reads the
+# image's checksum from it (retrying while a re-plugged disk settles).
+guest_reads_usb() {
+    "$console" "$ORIEL_RUNTIME_DIR/domains/qu-desk/serial.sock" --timeout 180 \
+        "for i in \$(seq 300); do for d in /sys/block/sd*; do [ -r \$d/size ] && [ \$(cat \$d/size) = 32768 ] && [ \"\$(sha256sum /dev/\${d##*/} 2>/dev/null | cut -d' ' -f1)\" = $usb_sha ] && { echo read-\${d##*/}; exit 0; }; done; usleep 200000; done; exit 1" 2>&1
+}
+# helper_runs_as_user PID: real, effective, saved, filesystem ids and the
+# groups are the user's; no_new_privs is set.
+helper_runs_as_user() {
+    local status="/proc/$1/status"
+    [ -n "$1" ] && [ -r "$status" ] || return 1
+    local u g gr
+    u=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "$status")
+    g=$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' "$status")
+    gr=$(awk '$1 == "Groups:" { $1 = ""; print }' "$status" | tr ' ' '\n' | sed '/^$/d' | sort -n | tr '\n' ' ')
+    [ "$u" = "$quid $quid $quid $quid" ] && [ "$g" = "$qgid $qgid $qgid $qgid" ] && [ "$gr" = "$want_groups" ] &&
+        grep -q '^NoNewPrivs:[[:space:]]*1$' "$status"
+}
 "$orielctl" usb-attach qu-desk --disk "$tmp/usb.img" >"$tmp/usb.out" 2>&1
-found=$("$console" "$ORIEL_RUNTIME_DIR/domains/qu-desk/serial.sock" --timeout 120 \
-    "for i in \$(seq 300); do for d in /sys/block/sd*; do [ -r \$d/size ] && [ \$(cat \$d/size) = 32768 ] && { echo found-\${d##*/}; exit 0; }; done; usleep 200000; done; exit 1" 2>&1)
-if grep -q "^usb0$" "$tmp/usb.out" && echo "$found" | grep -q "found-sd"; then
-    ok "usb-attach: QEMU as the user reaches the USB disk helper; the guest gets the disk"
+found=$(guest_reads_usb)
+if grep -q "^usb0$" "$tmp/usb.out" && echo "$found" | grep -q "read-sd"; then
+    ok "usb-attach: QEMU as the user reaches the USB disk helper; the guest reads the image's checksum"
 else
     not_ok "usb-attach with QEMU as the user" "$(cat "$tmp/usb.out")" "$found" \
-        "$(ls -la "$ORIEL_RUNTIME_DIR/domains/qu-desk/" 2>&1)"
+        "$(ls -la "$ORIEL_RUNTIME_DIR/domains/qu-desk/" 2>&1)" \
+        "$(cat "$ORIEL_RUNTIME_DIR/domains/qu-desk/usb0.log" 2>&1)"
+fi
+
+helper=$(pid_of_usb usb0)
+if helper_runs_as_user "$helper"; then
+    ok "the USB disk helper runs as $quser (uid $quid, gid $qgid, groups $want_groups) with no_new_privs"
+else
+    not_ok "the USB disk helper runs as $quser" "pid=$helper" "$(grep -E '^(Uid|Gid|Groups|NoNewPrivs):' "/proc/$helper/status" 2>&1)"
+fi
+
+# The lock the helper holds on the image orield opened: orield refuses a
+# second attach, and a helper of its own finds the image in use.
+"$orielctl" usb-attach qu-desk --disk "$tmp/usb.img" >"$tmp/usb2.out" 2>&1
+status=$?
+timeout 10 "$ORIEL_USBDISK" --image "$tmp/usb.img" --listen "$tmp/lock.sock" >"$tmp/lock.out" 2>&1
+lock_status=$?
+if [ "$status" -ne 0 ] && grep -q "already attached" "$tmp/usb2.out" &&
+   [ "$lock_status" -eq 1 ] && grep -q "the image is in use: another process writes to it" "$tmp/lock.out"; then
+    ok "the read-write image stays locked: a second attach is refused, another helper finds it in use"
+else
+    not_ok "the read-write image stays locked" "attach status=$status lock status=$lock_status" \
+        "$(cat "$tmp/usb2.out" "$tmp/lock.out")"
 fi
 
 # A daemon killed and restarted reattaches the unprivileged QEMU.
@@ -177,6 +230,31 @@ if start_orield && wait_for_state qu-desk running 60 && [ "$(qemu_pid_of qu-desk
     ok "a restarted orield reattaches the QEMU running as $quser"
 else
     not_ok "a restarted orield reattaches the QEMU" "$("$orielctl" list 2>&1)"
+fi
+
+if [ -n "$helper" ] && [ "$(pid_of_usb usb0)" = "$helper" ] &&
+   "$orielctl" usb-list qu-desk 2>&1 | grep -q "^usb0 .*attached" && helper_runs_as_user "$helper"; then
+    ok "the restarted orield re-adopts the unprivileged USB disk helper $helper"
+else
+    not_ok "the restarted orield re-adopts the USB disk helper" "was $helper, now $(pid_of_usb usb0)" \
+        "$("$orielctl" usb-list qu-desk 2>&1)"
+fi
+
+# The helper dies: orield opens the image again for the one restart.
+kill -9 "$helper"
+new_helper=
+for _ in $(seq 100); do
+    new_helper=$(pid_of_usb usb0)
+    [ -n "$new_helper" ] && [ "$new_helper" != "$helper" ] && break
+    sleep 0.1
+done
+found=$(guest_reads_usb)
+if [ -n "$new_helper" ] && [ "$new_helper" != "$helper" ] && helper_runs_as_user "$new_helper" &&
+   echo "$found" | grep -q "read-sd"; then
+    ok "a helper that dies is restarted as $quser with the image orield opens again; the guest reads it"
+else
+    not_ok "the USB disk helper restarts as $quser" "was $helper, now $new_helper" "$found" \
+        "$("$orielctl" usb-list qu-desk 2>&1)" "$(tail -5 "$ORIEL_RUNTIME_DIR/domains/qu-desk/usb0.log" 2>&1)"
 fi
 
 "$orielctl" shutdown -w qu-desk >"$tmp/shutdown" 2>&1

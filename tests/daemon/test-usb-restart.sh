@@ -37,7 +37,7 @@ gsh() { "$console" "$sock" --timeout 120 "$1"; }
 guest_disk() {
     gsh "for i in \$(seq 300); do for d in /sys/block/sd*; do [ -r \$d/size ] && [ \$(cat \$d/size) = $1 ] && { echo \${d##*/}; exit 0; }; done; usleep 200000; done; exit 1"
 }
-helpers() { pgrep -f "oriel-usbdisk --image $tmp/" | wc -l; }
+helpers() { pgrep -f "oriel-usbdisk --image-fd [0-9]+ --image-name $tmp/" | wc -l; }
 # usb-list's rows, one per disk: "ID State RO Speed Port Disk".
 listing() { "$orielctl" usb-list ur 2>&1 | awk 'NR > 1 { print $1, $2, $3, $4, $5, $6 }'; }
 pid_of_usb() {

@@ -43,7 +43,7 @@ guest_disk() {
 guest_no_disk() {
     gsh "for i in \$(seq 150); do f=0; for d in /sys/block/sd*; do [ -r \$d/size ] && [ \$(cat \$d/size) = $1 ] && f=1; done; [ \$f = 0 ] && exit 0; usleep 200000; done; exit 1"
 }
-helpers() { pgrep -f "oriel-usbdisk --image $tmp/" | wc -l; }
+helpers() { pgrep -f "oriel-usbdisk --image-fd [0-9]+ --image-name $tmp/" | wc -l; }
 list_field() { # list_field ID COLUMN: from `orielctl usb-list ud`
     "$orielctl" usb-list ud 2>/dev/null | awk -v id="$1" -v c="$2" '$1 == id { print $c }'
 }

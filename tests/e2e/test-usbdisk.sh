@@ -5,6 +5,8 @@
 #  - the helper's command line: bad images and sockets fail clearly, a
 #    stale socket is replaced, the socket is 0600, --fd serves a socket the
 #    parent listens on; a served image is locked against other writers;
+#    --image-fd serves an image the parent opened (as orield does), locked
+#    the same way, and refuses one opened read-only for a read-write disk;
 #  - xHCI, high speed, read-write: the guest enumerates the device, reads
 #    the image with the same SHA-256, writes a block that is in the image
 #    afterwards; a second QEMU reconnecting to the same helper reads it back;
@@ -32,7 +34,7 @@ require_tools qemu-system-x86_64 python3 sha256sum
 # check's diagnostics: the last 30 lines of each file (the logs are long).
 check_tail=30
 
-echo "1..21"
+echo "1..23"
 
 # ---- the command line ----------------------------------------------------------
 
@@ -86,6 +88,27 @@ check "SIGTERM: exit 0 (got $helper_status)" "$tmp/stale.helper.log" -- \
 status=$?
 check "--fd that is not a listening socket is refused (exit $status)" "$tmp/fd.err" -- \
     eval '[ "$status" -ne 0 ] && grep -q -- "--fd 0" "$tmp/fd.err"'
+
+# --image-fd: the parent opens the image and hands it over, as orield does.
+"$usbdisk" --image-fd 5 --image-name "$tmp/zero.img" --listen "$tmp/ro.sock" 5<"$tmp/zero.img" 2>"$tmp/rofd.err"
+status=$?
+check "--image-fd open read-only for a read-write disk is refused (exit $status)" "$tmp/rofd.err" -- \
+    eval '[ "$status" -ne 0 ] && grep -q "zero.img): not open for reading and writing" "$tmp/rofd.err" && [ ! -e "$tmp/ro.sock" ]'
+
+# Once the shell closed its copy, only the helper's descriptor holds the
+# locks: they hold while it serves, and end with it.
+start_helper imagefd --image-fd 5 --image-name "$tmp/zero.img" 5<>"$tmp/zero.img"
+"$usbdisk" --image "$tmp/zero.img" --read-only --listen "$tmp/y.sock" 2>"$tmp/fdlock.err"
+status=$?
+stop_helper
+start_helper free --image "$tmp/zero.img"
+free_started=$?
+stop_helper
+check "--image-fd: the image is locked while the helper serves it, free after (exit $status, then $free_started)" \
+    "$tmp/fdlock.err" "$tmp/imagefd.helper.log" "$tmp/free.helper.log" -- \
+    eval '[ "$status" -ne 0 ] && grep -q "zero.img: the image is in use" "$tmp/fdlock.err" &&
+          grep -q "serving $tmp/zero.img (1048576 bytes, read-write" "$tmp/imagefd.helper.log" &&
+          [ "$free_started" = 0 ] && [ "$helper_status" = 0 ]'
 
 # --fd: the parent listens and hands the socket over, as orield does; the
 # helper's first words on a connection are a usbredir hello.
