@@ -103,6 +103,20 @@ start_broker() {
     return 1
 }
 
+# check_broker_stops: a TAP check that the broker exits 0 on SIGTERM with
+# no sanitizer report or GLib warning in its log.
+check_broker_stops() {
+    kill -TERM "$broker_pid"
+    wait "$broker_pid"
+    local status=$?
+    broker_pid=""
+    if [ "$status" -eq 0 ] && ! grep -Eq "runtime error|Sanitizer|CRITICAL|WARNING" "$tmp/broker.log"; then
+        ok "the broker exits cleanly on SIGTERM; no sanitizer report or GLib warning in its log"
+    else
+        not_ok "the broker exits cleanly on SIGTERM" "status=$status"
+    fi
+}
+
 # api METHOD PATH [BODY-FILE] [TOKEN]: the status code on stdout; body in
 # $tmp/body, headers in $tmp/headers.
 api() {

@@ -121,14 +121,6 @@ else
     not_ok "--check-config lists the pools of a good config" "$(cat "$tmp/check.out")"
 fi
 
-kill -TERM "$broker_pid"
-wait "$broker_pid"
-status=$?
-broker_pid=""
-if [ "$status" -eq 0 ] && ! grep -Eq "runtime error|Sanitizer|CRITICAL|WARNING" "$tmp/broker.log"; then
-    ok "the broker exits cleanly on SIGTERM; no sanitizer report or GLib warning in its log"
-else
-    not_ok "the broker exits cleanly on SIGTERM" "status=$status"
-fi
+check_broker_stops
 finish_orield
 exit $((failures != 0))
